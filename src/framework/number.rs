@@ -1,0 +1,167 @@
+//! Exact numbers, as cty keeps them (arbitrary precision, plus the two infinities).
+//!
+//! Terraform sends numbers as msgpack ints, floats or decimal strings; an i64 or f64 alone
+//! would silently round large or precise values, so the decimal form is kept.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bigdecimal::{BigDecimal, ToPrimitive, Zero};
+
+/// A cty number.
+#[derive(Debug, Clone)]
+pub enum Number {
+    /// Any finite decimal, exactly.
+    Finite(BigDecimal),
+    /// Positive infinity.
+    PosInf,
+    /// Negative infinity.
+    NegInf,
+}
+
+/// Text that is not a number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0:?} is not a number")]
+pub struct NumberError(pub String);
+
+impl Number {
+    /// From a whole number.
+    pub fn from_i64(v: i64) -> Number {
+        Number::Finite(BigDecimal::from(v))
+    }
+
+    /// From an unsigned whole number.
+    pub fn from_u64(v: u64) -> Number {
+        Number::Finite(BigDecimal::from(v))
+    }
+
+    /// From a float; NaN has no cty form and is refused.
+    pub fn from_f64(v: f64) -> Option<Number> {
+        if v.is_nan() {
+            None
+        } else if v == f64::INFINITY {
+            Some(Number::PosInf)
+        } else if v == f64::NEG_INFINITY {
+            Some(Number::NegInf)
+        } else {
+            // `{}` prints the shortest text that reads back as the same f64.
+            BigDecimal::from_str(&format!("{v}")).ok().map(Number::Finite)
+        }
+    }
+
+    /// The value as i64, when it is a whole number in range.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Number::Finite(d) if d.is_integer() => d.to_i64(),
+            _ => None,
+        }
+    }
+
+    /// The value as u64, when it is a whole number in range.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Number::Finite(d) if d.is_integer() => d.to_u64(),
+            _ => None,
+        }
+    }
+
+    /// The nearest f64 (lossy for very precise values).
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            Number::Finite(d) => d.to_f64().unwrap_or(f64::NAN),
+            Number::PosInf => f64::INFINITY,
+            Number::NegInf => f64::NEG_INFINITY,
+        }
+    }
+
+    /// The f64 with exactly this value, if there is one.
+    pub fn as_exact_f64(&self) -> Option<f64> {
+        match self {
+            Number::Finite(d) => {
+                let f = d.to_f64()?;
+                let back = BigDecimal::from_str(&format!("{f}")).ok()?;
+                (back == *d).then_some(f)
+            }
+            Number::PosInf => Some(f64::INFINITY),
+            Number::NegInf => Some(f64::NEG_INFINITY),
+        }
+    }
+
+    /// True for whole numbers.
+    pub fn is_integer(&self) -> bool {
+        matches!(self, Number::Finite(d) if d.is_integer())
+    }
+}
+
+impl FromStr for Number {
+    type Err = NumberError;
+    fn from_str(s: &str) -> Result<Number, NumberError> {
+        match s.trim() {
+            "+Inf" | "Inf" | "inf" | "+inf" => Ok(Number::PosInf),
+            "-Inf" | "-inf" => Ok(Number::NegInf),
+            t => BigDecimal::from_str(t)
+                .map(Number::Finite)
+                .map_err(|_| NumberError(s.to_string())),
+        }
+    }
+}
+
+impl PartialEq for Number {
+    /// Numeric equality, as cty compares numbers: `1`, `1.0` and `"1"` are equal.
+    fn eq(&self, other: &Number) -> bool {
+        match (self, other) {
+            (Number::Finite(a), Number::Finite(b)) => a == b,
+            (Number::PosInf, Number::PosInf) | (Number::NegInf, Number::NegInf) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Finite(d) if d.is_zero() => f.write_str("0"),
+            Number::Finite(d) => {
+                let n = d.normalized();
+                // Whole numbers print without an exponent, however large.
+                if n.is_integer() {
+                    write!(f, "{}", n.with_scale(0))
+                } else {
+                    write!(f, "{}", n.to_plain_string())
+                }
+            }
+            Number::PosInf => f.write_str("+Inf"),
+            Number::NegInf => f.write_str("-Inf"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value_not_by_spelling() {
+        assert_eq!("1".parse::<Number>().unwrap(), Number::from_f64(1.0).unwrap());
+        assert_eq!("10.50".parse::<Number>().unwrap(), "10.5".parse::<Number>().unwrap());
+        assert_ne!("0.1".parse::<Number>().unwrap(), Number::from_f64(0.2).unwrap());
+    }
+
+    #[test]
+    fn numbers_beyond_i64_stay_exact() {
+        let big: Number = "123456789012345678901234567890".parse().unwrap();
+        assert_eq!(big.to_string(), "123456789012345678901234567890");
+        assert_eq!(big.as_i64(), None);
+        let precise: Number = "0.1000000000000000000000000001".parse().unwrap();
+        assert_eq!(precise.as_exact_f64(), None);
+        assert_eq!(precise.to_string(), "0.1000000000000000000000000001");
+    }
+
+    #[test]
+    fn nan_is_refused_and_infinities_survive() {
+        assert!(Number::from_f64(f64::NAN).is_none());
+        assert_eq!(Number::from_f64(f64::INFINITY), Some(Number::PosInf));
+        assert_eq!("-Inf".parse::<Number>().unwrap(), Number::NegInf);
+        assert!("one".parse::<Number>().is_err());
+    }
+}

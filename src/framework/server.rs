@@ -1,0 +1,336 @@
+//! The protocol-neutral provider server: routes each operation to the right resource, data
+//! source or function, runs the plan pipeline and checks Terraform's consistency rules.
+//! The tfplugin5 adapter only converts wire messages to and from these calls.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use tokio_util::sync::CancellationToken;
+
+use super::data_source::{DataResponse, DataSource};
+use super::diag::Diagnostics;
+use super::function::{Function, FunctionError, Signature};
+use super::json;
+use super::path::AttributePath;
+use super::plan;
+use super::provider::Provider;
+use super::resource::*;
+use super::schema::Schema;
+use super::types::Type;
+use super::value::Value;
+
+/// A resource with its schema, computed once.
+struct ResourceEntry {
+    resource: Arc<dyn Resource>,
+    schema: Schema,
+    ty: Type,
+}
+
+/// A data source with its schema, computed once.
+struct DataSourceEntry {
+    data_source: Arc<dyn DataSource>,
+    schema: Schema,
+    ty: Type,
+}
+
+/// Serves one provider.
+pub struct Server {
+    provider: Arc<dyn Provider>,
+    provider_schema: Schema,
+    provider_type: Type,
+    resources: BTreeMap<String, ResourceEntry>,
+    data_sources: BTreeMap<String, DataSourceEntry>,
+    functions: BTreeMap<String, (Arc<dyn Function>, Signature)>,
+    data: RwLock<Option<ProviderData>>,
+    stop: CancellationToken,
+}
+
+/// The result of planning a resource change.
+#[derive(Debug, Default)]
+pub struct PlanOutcome {
+    /// The planned state.
+    pub planned: Value,
+    /// Paths whose change forces replacement.
+    pub requires_replace: Vec<AttributePath>,
+    /// Private state for apply.
+    pub private: Private,
+    /// Problems met.
+    pub diagnostics: Diagnostics,
+}
+
+/// One object produced by import.
+#[derive(Debug)]
+pub struct Imported {
+    /// The resource type.
+    pub type_name: String,
+    /// The stub state.
+    pub state: Value,
+    /// Private state.
+    pub private: Private,
+}
+
+fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(format!("Unknown {kind} Type"), format!("This provider has no {kind} type {name:?}. Check the name, or upgrade the provider."));
+    d
+}
+
+impl Server {
+    /// Builds the server and computes every schema once.
+    pub fn new(provider: Arc<dyn Provider>) -> Server {
+        let provider_schema = provider.schema();
+        let provider_type = provider_schema.block.implied_type();
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| {
+                let schema = r.schema();
+                let ty = schema.block.implied_type();
+                (r.type_name().to_string(), ResourceEntry { resource: r, schema, ty })
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| {
+                let schema = d.schema();
+                let ty = schema.block.implied_type();
+                (d.type_name().to_string(), DataSourceEntry { data_source: d, schema, ty })
+            })
+            .collect();
+        let functions = provider.functions().into_iter().map(|f| (f.name().to_string(), (f.clone(), f.signature()))).collect();
+        Server { provider, provider_schema, provider_type, resources, data_sources, functions, data: RwLock::new(None), stop: CancellationToken::new() }
+    }
+
+    fn ctx(&self) -> Ctx {
+        let data = self.data.read().map(|d| d.clone()).unwrap_or(None);
+        Ctx { cancel: self.stop.clone(), provider_data: data }
+    }
+
+    /// The provider block's schema.
+    pub fn provider_schema(&self) -> &Schema {
+        &self.provider_schema
+    }
+    /// The provider block's type.
+    pub fn provider_type(&self) -> &Type {
+        &self.provider_type
+    }
+    /// Every resource schema, by type name.
+    pub fn resource_schemas(&self) -> impl Iterator<Item = (&str, &Schema)> {
+        self.resources.iter().map(|(k, e)| (k.as_str(), &e.schema))
+    }
+    /// Every data source schema, by type name.
+    pub fn data_source_schemas(&self) -> impl Iterator<Item = (&str, &Schema)> {
+        self.data_sources.iter().map(|(k, e)| (k.as_str(), &e.schema))
+    }
+    /// Every function signature, by name.
+    pub fn function_signatures(&self) -> impl Iterator<Item = (&str, &Signature)> {
+        self.functions.iter().map(|(k, (_, s))| (k.as_str(), s))
+    }
+    /// A resource type's value type.
+    pub fn resource_type(&self, name: &str) -> Result<&Type, Diagnostics> {
+        self.resources.get(name).map(|e| &e.ty).ok_or_else(|| unknown_type("Resource", name))
+    }
+    /// A data source type's value type.
+    pub fn data_source_type(&self, name: &str) -> Result<&Type, Diagnostics> {
+        self.data_sources.get(name).map(|e| &e.ty).ok_or_else(|| unknown_type("Data Source", name))
+    }
+    /// A function's signature.
+    pub fn function_signature(&self, name: &str) -> Option<&Signature> {
+        self.functions.get(name).map(|(_, s)| s)
+    }
+
+    /// Cancels every running operation (Terraform's Stop).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Validates the provider block.
+    pub fn validate_provider_config(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        self.provider.validate_config(config, &mut d);
+        d
+    }
+
+    /// Configures the provider.
+    pub async fn configure(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let data = self.provider.configure(&self.ctx(), config, &mut d).await;
+        if let Ok(mut slot) = self.data.write() {
+            *slot = data;
+        }
+        d
+    }
+
+    /// Validates a resource configuration.
+    pub fn validate_resource_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let Some(e) = self.resources.get(type_name) else { return unknown_type("Resource", type_name) };
+        let mut d = Diagnostics::new();
+        if let Some(v) = e.resource.as_validate_config() {
+            v.validate_config(config, &mut d);
+        }
+        d
+    }
+
+    /// Validates a data source configuration.
+    pub fn validate_data_source_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        let Some(e) = self.data_sources.get(type_name) else { return unknown_type("Data Source", type_name) };
+        let mut d = Diagnostics::new();
+        e.data_source.validate_config(config, &mut d);
+        d
+    }
+
+    /// Upgrades stored JSON state to the current schema. Terraform calls this for every
+    /// resource on every run, even when the version has not changed.
+    pub fn upgrade_resource_state(&self, type_name: &str, version: i64, raw_json: &[u8]) -> Result<Value, Diagnostics> {
+        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+        let mut raw: serde_json::Value = serde_json::from_slice(raw_json).map_err(|err| {
+            let mut d = Diagnostics::new();
+            d.error("Unreadable Stored State", format!("The stored state of this {type_name} is not valid JSON ({err}). Restore it from a backup, or remove it with `terraform state rm` and import the object again."));
+            d
+        })?;
+        let current = e.schema.version;
+        if version > current {
+            let mut d = Diagnostics::new();
+            d.error("State Written By A Newer Provider", format!("This {type_name} was stored with schema version {version}, but this provider knows only up to {current}. Upgrade the provider."));
+            return Err(d);
+        }
+        if version < current {
+            let Some(u) = e.resource.as_upgrade_state() else {
+                let mut d = Diagnostics::new();
+                d.error("No State Upgrade", format!("{type_name} state version {version} cannot be upgraded to {current}. This is a bug in the provider; please report it."));
+                return Err(d);
+            };
+            raw = u.upgrade_state(version, raw)?;
+        }
+        let mut v = json::decode_lenient(&raw, &e.ty).map_err(|err| {
+            let mut d = Diagnostics::new();
+            d.error_at(err.path.clone(), "Unreadable Stored State", format!("The stored state does not fit the {type_name} schema: {err}."));
+            d
+        })?;
+        e.schema.block.normalize(&mut v);
+        Ok(v)
+    }
+
+    /// Refreshes a resource.
+    pub async fn read_resource(&self, type_name: &str, current: Value, private: Private) -> Result<StateResponse, Diagnostics> {
+        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+        let mut resp = StateResponse { state: current.clone(), private: private.clone(), diagnostics: Diagnostics::new() };
+        e.resource.read(&self.ctx(), ReadRequest { current, private }, &mut resp).await;
+        e.schema.block.normalize(&mut resp.state);
+        if let Some(p) = resp.state.first_unknown() {
+            plan::unknowns_to_null(&mut resp.state);
+            resp.diagnostics.error_at(p, "Provider Returned Unknown State", "Read left a value unknown. This is a bug in the provider; please report it.");
+        }
+        Ok(resp)
+    }
+
+    /// Plans a resource change: the generic pipeline, then the resource's own hook, then the
+    /// self-check. A null proposal is a destroy and is planned as null.
+    pub async fn plan_resource_change(&self, type_name: &str, prior: Value, proposed: Value, config: Value, prior_private: Private) -> Result<PlanOutcome, Diagnostics> {
+        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+        let mut out = PlanOutcome { planned: proposed, private: prior_private, ..PlanOutcome::default() };
+        if out.planned.is_null() {
+            return Ok(out);
+        }
+        let block = &e.schema.block;
+        block.normalize(&mut out.planned);
+        plan::apply_defaults(block, &mut out.planned, &config);
+        if prior.is_null() || out.planned != prior {
+            plan::mark_computed_unknown(block, &mut out.planned, &config);
+        }
+        out.requires_replace = plan::apply_modifiers(block, &prior, &mut out.planned, &config);
+        if let Some(hook) = e.resource.as_modify_plan() {
+            let mut resp = PlanResponse { planned: out.planned, requires_replace: out.requires_replace, private: out.private, diagnostics: Diagnostics::new() };
+            hook.modify_plan(&self.ctx(), PlanRequest { config: &config, prior: &prior }, &mut resp).await;
+            out.planned = resp.planned;
+            out.requires_replace = resp.requires_replace;
+            out.private = resp.private;
+            out.diagnostics.extend(resp.diagnostics);
+        }
+        plan::check_plan_valid(block, &out.planned, &config, &prior, &AttributePath::default(), &mut out.diagnostics);
+        out.requires_replace.sort_by_key(|p| p.to_string());
+        out.requires_replace.dedup();
+        Ok(out)
+    }
+
+    /// Applies a planned change: create, update or delete by which side is null.
+    pub async fn apply_resource_change(&self, type_name: &str, prior: Value, planned: Value, config: Value, private: Private) -> Result<StateResponse, Diagnostics> {
+        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+        let ctx = self.ctx();
+        let mut resp = StateResponse { state: planned.clone(), private: private.clone(), diagnostics: Diagnostics::new() };
+        if planned.is_null() {
+            // If delete fails the object is still there, so the prior state stays.
+            resp.state = prior.clone();
+            e.resource.delete(&ctx, DeleteRequest { prior, private }, &mut resp).await;
+            if !resp.diagnostics.has_errors() {
+                resp.state = Value::Null; // destroying always yields null
+            }
+            return Ok(resp);
+        }
+        if prior.is_null() {
+            e.resource.create(&ctx, CreateRequest { config, planned: planned.clone(), private }, &mut resp).await;
+        } else {
+            e.resource.update(&ctx, UpdateRequest { prior, config, planned: planned.clone(), private }, &mut resp).await;
+        }
+        e.schema.block.normalize(&mut resp.state);
+        if resp.diagnostics.has_errors() {
+            // Keep what was done; unknowns cannot be stored.
+            plan::unknowns_to_null(&mut resp.state);
+            return Ok(resp);
+        }
+        if let Some(p) = resp.state.first_unknown() {
+            plan::unknowns_to_null(&mut resp.state);
+            resp.diagnostics.error_at(p, "Provider Returned Unknown State", "Apply left a value unknown. This is a bug in the provider; please report it.");
+        }
+        plan::check_apply_consistent(&planned, &resp.state, &mut AttributePath::default(), &mut resp.diagnostics);
+        Ok(resp)
+    }
+
+    /// Imports an object by id.
+    pub async fn import_resource_state(&self, type_name: &str, id: &str) -> Result<(Vec<Imported>, Diagnostics), Diagnostics> {
+        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+        let Some(importer) = e.resource.as_import_state() else {
+            let mut d = Diagnostics::new();
+            d.error("Import Not Supported", format!("{type_name} cannot be imported; create it with this provider instead."));
+            return Err(d);
+        };
+        let mut resp = ImportResponse { state: Value::object(Vec::<(String, Value)>::new()), ..ImportResponse::default() };
+        importer.import_state(&self.ctx(), id, &mut resp).await;
+        if resp.diagnostics.has_errors() {
+            return Err(resp.diagnostics);
+        }
+        e.schema.block.normalize(&mut resp.state);
+        plan::unknowns_to_null(&mut resp.state);
+        Ok((vec![Imported { type_name: type_name.to_string(), state: resp.state, private: resp.private }], resp.diagnostics))
+    }
+
+    /// Reads a data source.
+    pub async fn read_data_source(&self, type_name: &str, config: Value) -> Result<DataResponse, Diagnostics> {
+        let e = self.data_sources.get(type_name).ok_or_else(|| unknown_type("Data Source", type_name))?;
+        let mut resp = DataResponse { state: config.clone(), diagnostics: Diagnostics::new() };
+        e.data_source.read(&self.ctx(), &config, &mut resp).await;
+        e.schema.block.normalize(&mut resp.state);
+        if let Some(p) = resp.state.first_unknown() {
+            plan::unknowns_to_null(&mut resp.state);
+            if !resp.diagnostics.has_errors() {
+                resp.diagnostics.error_at(p, "Provider Returned Unknown State", "A data source left a value unknown. This is a bug in the provider; please report it.");
+            }
+        }
+        Ok(resp)
+    }
+
+    /// Calls a function.
+    pub fn call_function(&self, name: &str, args: &[Value]) -> Result<Value, FunctionError> {
+        let (f, sig) = self.functions.get(name).ok_or_else(|| FunctionError::general(format!("this provider has no function {name:?}")))?;
+        for (i, (arg, p)) in args.iter().zip(&sig.parameters).enumerate() {
+            if arg.is_null() && !p.allow_null {
+                return Err(FunctionError::argument(i, format!("{} must not be null", p.name)));
+            }
+        }
+        if args.len() != sig.parameters.len() {
+            return Err(FunctionError::general(format!("{name} takes {} arguments, got {}", sig.parameters.len(), args.len())));
+        }
+        f.call(args)
+    }
+}

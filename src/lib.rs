@@ -1,0 +1,14 @@
+//! freetier: a Terraform/OpenTofu provider and a CLI that keep a Kubernetes platform inside
+//! Oracle Cloud's free tier.
+//!
+//! Layers, imports flowing one way: `plugin` (go-plugin host) → `tfplugin5` (wire adapter) →
+//! `framework` (values, schema, plan rules; knows nothing of freetier) ← `provider`
+//! (resources, data sources, functions) → `rules` (the pure free-tier rulebook).
+
+pub mod framework;
+pub mod plugin;
+pub mod provider;
+// TEMP until the rulebook lands
+#[path = "rules/tiers.rs"]
+pub mod rules;
+pub mod tfplugin5;

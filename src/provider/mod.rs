@@ -1,0 +1,49 @@
+//! The freetier provider: its `provider` block, and the resources, data sources and
+//! functions it offers. Built on `framework`; free-tier facts come from `rules`.
+
+pub mod config;
+pub mod resources;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::framework::{Ctx, DataSource, Diagnostics, Function, Provider, ProviderData, Resource, Schema, Value};
+
+/// The provider's source address, as written in `required_providers`.
+pub const SOURCE_ADDRESS: &str = "registry.terraform.io/freetier/freetier";
+
+/// The freetier provider.
+#[derive(Default)]
+pub struct FreetierProvider;
+
+#[async_trait]
+impl Provider for FreetierProvider {
+    fn type_name(&self) -> &'static str {
+        "freetier"
+    }
+
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        config::validate(config, diags);
+    }
+
+    async fn configure(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<ProviderData> {
+        config::ProviderConfig::from_value(config, diags).map(|c| Arc::new(c) as ProviderData)
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![Arc::new(resources::age_key::AgeKey)]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        Vec::new()
+    }
+
+    fn functions(&self) -> Vec<Arc<dyn Function>> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,3 @@
+//! Managed resources, one file each: model, schema, then CRUD, then opt-in capabilities.
+
+pub mod age_key;

@@ -1,0 +1,315 @@
+//! The acceptance harness: drives the provider through real Terraform cores, the way
+//! terraform-plugin-testing does (init → plan → apply → empty plan → refresh → empty plan →
+//! import and compare → destroy), once per core and per TLS mode.
+//!
+//! Cores: `FREETIER_TF_CORES` (colon-separated paths) if set; otherwise every
+//! `.tools/bin/terraform-*` that `scripts/install-tools.sh` installed, plus any `terraform` or
+//! `tofu` on PATH. No core at all is a failure, not a skip: run `scripts/install-tools.sh`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value as Json;
+
+/// The provider's address in test configurations.
+pub const ADDRESS: &str = "registry.terraform.io/freetier/freetier";
+const VERSION: &str = "0.1.0";
+
+/// One Terraform (or OpenTofu) executable.
+#[derive(Debug, Clone)]
+pub struct Core {
+    /// What the tests call it: `terraform 1.15.5`.
+    pub name: String,
+    /// The executable.
+    pub path: PathBuf,
+    /// Its version.
+    pub version: (u32, u32, u32),
+}
+
+impl Core {
+    /// True when the core is at least `major.minor`.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.version.0, self.version.1) >= (major, minor)
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn probe(path: &Path) -> Option<Core> {
+    let out = Command::new(path).arg("version").env("CHECKPOINT_DISABLE", "1").env("TF_CLI_CONFIG_FILE", "/dev/null").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next()?;
+    let (tool, ver) = first.split_once(" v")?;
+    let mut nums = ver.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    let version = (nums.next()?, nums.next()?, nums.next()?);
+    Some(Core { name: format!("{} {}.{}.{}", tool.to_lowercase(), version.0, version.1, version.2), path: path.to_path_buf(), version })
+}
+
+/// Every core to test on, deduplicated by name and version.
+pub fn cores() -> Vec<Core> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if let Ok(list) = std::env::var("FREETIER_TF_CORES") {
+        paths.extend(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    } else {
+        if let Ok(rd) = std::fs::read_dir(repo_root().join(".tools/bin")) {
+            let mut found: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("terraform-"))).collect();
+            found.sort();
+            paths.extend(found);
+        }
+        for tool in ["terraform", "tofu"] {
+            if let Some(p) = which(tool) {
+                paths.push(p);
+            }
+        }
+    }
+    let mut cores: Vec<Core> = Vec::new();
+    for p in paths {
+        if let Some(c) = probe(&p) {
+            if !cores.iter().any(|k| k.name == c.name) {
+                cores.push(c);
+            }
+        }
+    }
+    assert!(!cores.is_empty(), "no Terraform core found: run scripts/install-tools.sh (or set FREETIER_TF_CORES)");
+    cores
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()))
+}
+
+/// The provider binary cargo built for this test run.
+pub fn provider_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-freetier"))
+}
+
+/// A plugin directory holding the freetier provider (and any extra providers a test adds),
+/// in the unpacked filesystem-mirror layout.
+pub struct PluginDir {
+    /// The directory.
+    pub path: PathBuf,
+}
+
+impl PluginDir {
+    /// A plugin dir under `root` holding this build of the provider.
+    pub fn new(root: &Path) -> PluginDir {
+        let pd = PluginDir { path: root.join("plugins") };
+        pd.add(ADDRESS, VERSION, &provider_binary());
+        pd
+    }
+
+    /// Adds a provider executable under `address` (`host/namespace/type`).
+    pub fn add(&self, address: &str, version: &str, binary: &Path) {
+        let ty = address.rsplit('/').next().unwrap_or(address);
+        let dir = self.path.join(address).join(version).join("linux_amd64");
+        std::fs::create_dir_all(&dir).unwrap();
+        let dest = dir.join(format!("terraform-provider-{ty}_v{version}"));
+        let _ = std::fs::remove_file(&dest);
+        if std::fs::hard_link(binary, &dest).is_err() {
+            std::fs::copy(binary, &dest).unwrap();
+        }
+    }
+}
+
+/// The outcome of one Terraform command.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+    }
+    /// stdout and stderr together, for assertions on messages.
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A working directory with one root module, run by one core.
+pub struct Workdir {
+    /// The temp dir (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The core.
+    pub core: Core,
+    /// Whether AutoMTLS is on.
+    pub tls: bool,
+    plugins: PathBuf,
+}
+
+/// The temp root: under target/, so plugin binaries can be hard-linked.
+fn tmp_root() -> PathBuf {
+    let p = repo_root().join("target/acceptance");
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+impl Workdir {
+    /// A fresh directory holding `main.tf`.
+    pub fn new(core: &Core, tls: bool, main_tf: &str) -> Workdir {
+        let dir = tempfile::Builder::new().prefix("acc-").tempdir_in(tmp_root()).unwrap();
+        let plugins = PluginDir::new(dir.path()).path;
+        let wd = Workdir { dir, core: core.clone(), tls, plugins };
+        wd.write("main.tf", main_tf);
+        wd
+    }
+
+    /// The plugin dir, to add test-double providers.
+    pub fn plugin_dir(&self) -> PluginDir {
+        PluginDir { path: self.plugins.clone() }
+    }
+
+    /// Writes a file in the module.
+    pub fn write(&self, name: &str, text: &str) {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// The module path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the core with `args` in this directory.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_in(self.dir.path(), args)
+    }
+
+    /// Runs the core with `args` in `dir`.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(&self.core.path);
+        cmd.args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env_remove("TF_LOG")
+            .env_remove("TF_REATTACH_PROVIDERS");
+        if self.tls {
+            cmd.env_remove("TF_DISABLE_PLUGIN_TLS");
+        } else {
+            cmd.env("TF_DISABLE_PLUGIN_TLS", "1");
+        }
+        Run::from(cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.core.path.display())))
+    }
+
+    /// `init` from the plugin dir only: nothing is fetched.
+    pub fn init(&self) -> Run {
+        let pd = format!("-plugin-dir={}", self.plugins.display());
+        self.run(&["init", "-no-color", "-input=false", &pd])
+    }
+
+    /// `plan -detailed-exitcode`: 0 empty, 1 error, 2 changes.
+    pub fn plan(&self) -> Run {
+        self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"])
+    }
+
+    /// `apply -auto-approve`.
+    pub fn apply(&self) -> Run {
+        self.run(&["apply", "-no-color", "-input=false", "-auto-approve"])
+    }
+
+    /// `refresh`.
+    pub fn refresh(&self) -> Run {
+        self.run(&["refresh", "-no-color", "-input=false"])
+    }
+
+    /// `destroy -auto-approve`.
+    pub fn destroy(&self) -> Run {
+        self.run(&["destroy", "-no-color", "-input=false", "-auto-approve"])
+    }
+
+    /// `show -json` of the state.
+    pub fn state(&self) -> Json {
+        let r = self.run(&["show", "-json"]);
+        assert_eq!(r.code, 0, "show -json failed: {}", r.text());
+        serde_json::from_str(&r.stdout).unwrap_or(Json::Null)
+    }
+
+    /// The `values` of one resource in the state.
+    pub fn resource_values(&self, address: &str) -> Option<Json> {
+        let state = self.state();
+        state["values"]["root_module"]["resources"].as_array()?.iter().find(|r| r["address"] == address).map(|r| r["values"].clone())
+    }
+}
+
+/// One acceptance scenario: a configuration and what to import afterwards.
+pub struct Scenario<'a> {
+    /// Shown in failures.
+    pub name: &'a str,
+    /// The root module.
+    pub config: &'a str,
+    /// Resources to import and compare: address, a function from the applied values to the
+    /// import id, and attributes not compared (set only from configuration).
+    pub imports: Vec<(&'a str, fn(&Json) -> String, &'a [&'a str])>,
+}
+
+fn step(label: &str, core: &Core, tls: bool, run: &Run, want: &[i32]) -> Result<(), String> {
+    if want.contains(&run.code) {
+        Ok(())
+    } else {
+        Err(format!("[{} tls={tls}] {label}: exit {} (wanted {want:?})\n{}", core.name, run.code, run.text()))
+    }
+}
+
+/// Runs a scenario through the full lifecycle on one core and TLS mode.
+pub fn lifecycle(core: &Core, tls: bool, sc: &Scenario) -> Result<(), String> {
+    let wd = Workdir::new(core, tls, sc.config);
+    step("init", core, tls, &wd.init(), &[0])?;
+    step("plan shows changes", core, tls, &wd.plan(), &[2])?;
+    step("apply", core, tls, &wd.apply(), &[0])?;
+    step("plan after apply is empty", core, tls, &wd.plan(), &[0])?;
+    step("refresh", core, tls, &wd.refresh(), &[0])?;
+    step("plan after refresh is empty", core, tls, &wd.plan(), &[0])?;
+    for (address, id_of, ignore) in &sc.imports {
+        let applied = wd.resource_values(address).ok_or_else(|| format!("[{}] {address} not in state", core.name))?;
+        let id = id_of(&applied);
+        let imp = Workdir::new(core, tls, sc.config);
+        step("init (import)", core, tls, &imp.init(), &[0])?;
+        step("import", core, tls, &imp.run(&["import", "-no-color", "-input=false", address, &id]), &[0])?;
+        let imported = imp.resource_values(address).ok_or_else(|| format!("[{}] {address} not imported", core.name))?;
+        for (k, v) in applied.as_object().into_iter().flatten() {
+            if ignore.contains(&k.as_str()) {
+                continue;
+            }
+            if imported.get(k) != Some(v) {
+                return Err(format!("[{} tls={tls}] import of {address}: {k} is {:?} after import, {v:?} after apply", core.name, imported.get(k)));
+            }
+        }
+    }
+    step("destroy", core, tls, &wd.destroy(), &[0])?;
+    let left = wd.state();
+    let count = left["values"]["root_module"]["resources"].as_array().map_or(0, Vec::len);
+    if count != 0 {
+        return Err(format!("[{}] destroy left {count} resources", core.name));
+    }
+    Ok(())
+}
+
+/// Runs a scenario on every core, with AutoMTLS on and off; fails with every failure listed.
+pub fn on_every_core(sc: &Scenario) {
+    let mut failures = Vec::new();
+    for core in cores() {
+        for tls in [true, false] {
+            if let Err(e) = lifecycle(&core, tls, sc) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "scenario {:?} failed:\n{}", sc.name, failures.join("\n\n"));
+}
