@@ -129,20 +129,7 @@ async fn a_client_with_another_certificate_is_refused_at_the_tls_handshake() {
     assert!(talk(&plugin, &terraform).await.is_ok());
 }
 
-#[test]
-fn shutdown_from_the_controller_ends_the_process() {
-    // Plaintext (as with TF_DISABLE_PLUGIN_TLS) keeps the client side to a raw h2c request.
-    let mut child = Command::new(support::provider_binary())
-        .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
-        .env("PLUGIN_PROTOCOL_VERSIONS", "5")
-        .env_remove("PLUGIN_CLIENT_CERT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split('|').nth(3).unwrap().to_string();
+fn shutdown_via_controller(addr: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
@@ -152,14 +139,58 @@ fn shutdown_from_the_controller_ends_the_process() {
         let codec = tonic_prost::ProstCodec::<(), ()>::default();
         let _ = grpc.unary(tonic::Request::new(()), path, codec).await;
     });
+}
+
+/// Starts the plugin in plaintext (as with TF_DISABLE_PLUGIN_TLS); returns it and its address.
+fn start_plaintext(log_level: Option<&str>) -> (Child, String) {
+    let mut cmd = Command::new(support::provider_binary());
+    cmd.env("TF_PLUGIN_MAGIC_COOKIE", COOKIE).env("PLUGIN_PROTOCOL_VERSIONS", "5").env_remove("PLUGIN_CLIENT_CERT").env_remove("TF_LOG").stdout(Stdio::piped());
+    match log_level {
+        Some(l) => cmd.env("TF_LOG_PROVIDER", l).stderr(Stdio::piped()),
+        None => cmd.stderr(Stdio::null()),
+    };
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split('|').nth(3).unwrap().to_string();
+    (child, addr)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
+            return status;
         }
         assert!(std::time::Instant::now() < deadline, "still running after Shutdown");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn shutdown_from_the_controller_ends_the_process() {
+    let (mut child, addr) = start_plaintext(None);
+    shutdown_via_controller(&addr);
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn logs_are_hclog_json_lines_on_stderr() {
+    let (mut child, addr) = start_plaintext(Some("trace"));
+    shutdown_via_controller(&addr);
+    wait_exit(&mut child);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "TF_LOG_PROVIDER=trace shows provider logs");
+    for line in lines {
+        let j: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(["trace", "debug", "info", "warn", "error"].contains(&j["@level"].as_str().unwrap_or("")), "{line}");
+        assert!(j["@message"].is_string() && j["@module"].is_string(), "{line}");
+        let ts = j["@timestamp"].as_str().unwrap();
+        let frac = ts.split_once('.').unwrap().1;
+        assert_eq!(frac.len(), 7, "six fractional digits then Z: {ts}");
     }
 }
 

@@ -334,3 +334,148 @@ impl Server {
         f.call(args)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::schema::{Attribute, Block};
+    use async_trait::async_trait;
+
+    /// A resource whose create waits until Stop, then reports what it managed to do.
+    struct Slow;
+
+    #[async_trait]
+    impl Resource for Slow {
+        fn type_name(&self) -> &'static str {
+            "test_slow"
+        }
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 2,
+                block: Block::new("slow")
+                    .attribute(Attribute::string("id").computed().description("id"))
+                    .attribute(Attribute::string("name").required().description("name")),
+            }
+        }
+        async fn create(&self, ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
+            ctx.cancel.cancelled().await;
+            resp.state = req.planned;
+            resp.state.set_attr("id", Value::from("half-built"));
+            resp.diagnostics.error("Interrupted", "stopped by Terraform");
+        }
+        async fn read(&self, _: &Ctx, _: ReadRequest, _: &mut StateResponse) {}
+        async fn update(&self, _: &Ctx, req: UpdateRequest, resp: &mut StateResponse) {
+            resp.state = req.planned;
+        }
+        async fn delete(&self, _: &Ctx, _: DeleteRequest, _: &mut StateResponse) {}
+        fn as_upgrade_state(&self) -> Option<&dyn UpgradeState> {
+            Some(self)
+        }
+    }
+
+    impl UpgradeState for Slow {
+        fn upgrade_state(&self, from: i64, mut raw: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+            // v1 called the attribute "title"
+            if from == 1 {
+                if let Some(t) = raw.as_object_mut().and_then(|m| m.remove("title")) {
+                    raw["name"] = t;
+                }
+            }
+            Ok(raw)
+        }
+    }
+
+    struct TestProvider;
+
+    #[async_trait]
+    impl Provider for TestProvider {
+        fn type_name(&self) -> &'static str {
+            "test"
+        }
+        fn schema(&self) -> Schema {
+            Schema::default()
+        }
+        async fn configure(&self, _: &Ctx, _: &Value, _: &mut Diagnostics) -> Option<ProviderData> {
+            None
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Slow)]
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_reaches_a_running_create_and_what_was_done_is_kept() {
+        let server = Arc::new(Server::new(Arc::new(TestProvider)));
+        let planned = Value::object([("id", Value::Unknown), ("name", Value::from("a"))]);
+        let s = server.clone();
+        let apply = tokio::spawn(async move { s.apply_resource_change("test_slow", Value::Null, planned.clone(), planned, Private::new()).await });
+        tokio::task::yield_now().await;
+        server.stop();
+        let resp = apply.await.unwrap().unwrap();
+        assert!(resp.diagnostics.has_errors());
+        assert_eq!(resp.state.attr("id"), &Value::from("half-built"), "partial progress is returned for Terraform to save");
+        assert!(resp.state.is_wholly_known());
+    }
+
+    #[test]
+    fn old_states_are_upgraded_and_newer_ones_refused() {
+        let server = Server::new(Arc::new(TestProvider));
+        let v = server.upgrade_resource_state("test_slow", 1, br#"{"id":"x","title":"old"}"#).unwrap();
+        assert_eq!(v.attr("name"), &Value::from("old"));
+        let same = server.upgrade_resource_state("test_slow", 2, br#"{"id":"x","name":"n","removed_attr":1}"#).unwrap();
+        assert_eq!(same.attr("name"), &Value::from("n"), "attributes gone from the schema are dropped");
+        let err = server.upgrade_resource_state("test_slow", 3, br#"{}"#).unwrap_err();
+        assert!(err.iter().any(|d| d.summary == "State Written By A Newer Provider"));
+        let err = server.upgrade_resource_state("test_slow", 2, b"{not json").unwrap_err();
+        assert!(err.iter().any(|d| d.summary == "Unreadable Stored State"));
+    }
+
+    #[tokio::test]
+    async fn unknown_types_are_diagnostics_not_crashes() {
+        let server = Server::new(Arc::new(TestProvider));
+        assert!(server.resource_type("test_nope").is_err());
+        assert!(server.plan_resource_change("test_nope", Value::Null, Value::Null, Value::Null, Private::new()).await.is_err());
+        assert!(server.call_function("nope", &[]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_keeps_the_object_in_state() {
+        struct Stubborn;
+        #[async_trait]
+        impl Resource for Stubborn {
+            fn type_name(&self) -> &'static str {
+                "test_slow"
+            }
+            fn schema(&self) -> Schema {
+                Slow.schema()
+            }
+            async fn create(&self, _: &Ctx, _: CreateRequest, _: &mut StateResponse) {}
+            async fn read(&self, _: &Ctx, _: ReadRequest, _: &mut StateResponse) {}
+            async fn update(&self, _: &Ctx, _: UpdateRequest, _: &mut StateResponse) {}
+            async fn delete(&self, _: &Ctx, _: DeleteRequest, resp: &mut StateResponse) {
+                resp.diagnostics.error("Busy", "try later");
+            }
+        }
+        struct P;
+        #[async_trait]
+        impl Provider for P {
+            fn type_name(&self) -> &'static str {
+                "test"
+            }
+            fn schema(&self) -> Schema {
+                Schema::default()
+            }
+            async fn configure(&self, _: &Ctx, _: &Value, _: &mut Diagnostics) -> Option<ProviderData> {
+                None
+            }
+            fn resources(&self) -> Vec<Arc<dyn Resource>> {
+                vec![Arc::new(Stubborn)]
+            }
+        }
+        let server = Server::new(Arc::new(P));
+        let prior = Value::object([("id", Value::from("x")), ("name", Value::from("a"))]);
+        let resp = server.apply_resource_change("test_slow", prior.clone(), Value::Null, Value::Null, Private::new()).await.unwrap();
+        assert!(resp.diagnostics.has_errors());
+        assert_eq!(resp.state, prior);
+    }
+}
