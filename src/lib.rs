@@ -8,7 +8,5 @@
 pub mod framework;
 pub mod plugin;
 pub mod provider;
-// TEMP until the rulebook lands
-#[path = "rules/tiers.rs"]
 pub mod rules;
 pub mod tfplugin5;

@@ -1,8 +1,12 @@
 //! The freetier provider: its `provider` block, and the resources, data sources and
 //! functions it offers. Built on `framework`; free-tier facts come from `rules`.
 
+pub mod allocation;
 pub mod config;
+pub mod data_sources;
+pub mod functions;
 pub mod resources;
+mod tier;
 
 use std::sync::Arc;
 
@@ -40,10 +44,10 @@ impl Provider for FreetierProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        vec![Arc::new(data_sources::limits::Limits), Arc::new(data_sources::allocation::AllocationCheck)]
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
-        Vec::new()
+        vec![Arc::new(functions::ampere_layout::AmpereLayout), Arc::new(functions::violations::Violations)]
     }
 }

@@ -340,6 +340,10 @@ pub fn format_number(value: f64) -> String {
     if !value.is_finite() {
         return format!("{value}");
     }
+    // Past what anyone means literally, keep messages short.
+    if value.abs() >= 1e15 {
+        return format!("{value:e}");
+    }
     let text = format!("{value:.3}");
     let text = if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.')
@@ -530,7 +534,8 @@ const SRC_LB: &str = "Oracle Always Free page: one flexible load balancer, 10 Mb
      lb-flexible-bandwidth-sum = 10 (index id 68871236771) (policy §1.3)";
 const SRC_OBJECT: &str = "Oracle Always Free page: 20 GB Standard, Infrequent Access and \
      Archive combined on Always-Free-only tenancies; trial and paid tenancies get 10 GB of each \
-     (index id 63306869328); live storage-bytes = 21474836480 (index id 68871236771) (policy §1.2)";
+     (index id 63306869328); live storage-bytes = 21474836480 (index id 68871236771) \
+     (policy §1.2)";
 const SRC_A1_WHOLE: &str = "A1 allocates whole OCPUs, at least one per instance (policy §0.1; \
      freetier issue, shape rules)";
 const SRC_A1_RATIO: &str = "OCI API error \"Valid ratio range: 1 - 64\" for flexible shapes \

@@ -1,0 +1,4 @@
+//! Data sources: the free-tier rulebook at plan time.
+
+pub mod allocation;
+pub mod limits;
