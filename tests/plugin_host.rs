@@ -233,3 +233,21 @@ fn debug_mode_prints_a_reattach_value_terraform_can_use() {
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("1 to add"), "{text}");
 }
+
+#[test]
+fn rpcs_we_do_not_serve_answer_unimplemented() {
+    let (mut child, addr) = start_plaintext(None);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let code = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        // Terraform 1.12+ asks for identity schemas and treats UNIMPLEMENTED as "none".
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/tfplugin5.Provider/GetResourceIdentitySchemas");
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        grpc.unary(tonic::Request::new(()), path, codec).await.unwrap_err().code()
+    });
+    shutdown_via_controller(&addr);
+    wait_exit(&mut child);
+    assert_eq!(code, tonic::Code::Unimplemented);
+}
