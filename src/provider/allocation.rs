@@ -28,7 +28,7 @@ pub const COUNTED: &[ItemKind] = &[
     ItemKind::NetworkLoadBalancer,
 ];
 
-fn items<'a>(v: &'a Value, kind: ItemKind) -> &'a [Value] {
+fn items(v: &Value, kind: ItemKind) -> &[Value] {
     let (singular, plural) = ITEM_NAMES.iter().find(|(k, _, _)| *k == kind).map(|(_, s, p)| (*s, *p)).unwrap_or(("", ""));
     [singular, plural].iter().find_map(|k| v.attr(k).as_seq()).unwrap_or(&[])
 }
@@ -58,64 +58,41 @@ fn label(v: &Value) -> Option<String> {
 pub fn from_value(v: &Value) -> Allocation {
     let mut a = Allocation::default();
     for item in items(v, ItemKind::Instance) {
-        let mut i = rules::Instance::default();
-        i.label = label(item);
-        i.shape = text(item.attr("shape"));
-        i.ocpus = quantity(item.attr("ocpus"));
-        i.memory_gb = quantity(item.attr("memory_gb"));
-        i.boot_volume_gb = quantity(item.attr("boot_volume_gb"));
-        i.count = quantity(item.attr("count"));
-        a.instances.push(i);
+        a.instances.push(rules::Instance {
+            label: label(item),
+            shape: text(item.attr("shape")),
+            ocpus: quantity(item.attr("ocpus")),
+            memory_gb: quantity(item.attr("memory_gb")),
+            boot_volume_gb: quantity(item.attr("boot_volume_gb")),
+            count: quantity(item.attr("count")),
+        });
     }
     for item in items(v, ItemKind::BlockVolume) {
-        let mut b = rules::BlockVolume::default();
-        b.label = label(item);
-        b.size_gb = quantity(item.attr("size_gb"));
-        b.count = quantity(item.attr("count"));
-        a.block_volumes.push(b);
+        a.block_volumes.push(rules::BlockVolume { label: label(item), size_gb: quantity(item.attr("size_gb")), count: quantity(item.attr("count")) });
     }
     for item in items(v, ItemKind::LoadBalancer) {
-        let mut lb = rules::LoadBalancer::default();
-        lb.label = label(item);
-        lb.shape = text(item.attr("shape"));
-        lb.min_bandwidth_mbps = quantity(item.attr("min_bandwidth_mbps"));
-        lb.max_bandwidth_mbps = quantity(item.attr("max_bandwidth_mbps"));
-        lb.count = quantity(item.attr("count"));
-        a.load_balancers.push(lb);
+        a.load_balancers.push(rules::LoadBalancer {
+            label: label(item),
+            shape: text(item.attr("shape")),
+            min_bandwidth_mbps: quantity(item.attr("min_bandwidth_mbps")),
+            max_bandwidth_mbps: quantity(item.attr("max_bandwidth_mbps")),
+            count: quantity(item.attr("count")),
+        });
     }
     for item in items(v, ItemKind::ObjectStorage) {
-        let mut o = rules::ObjectStorage::default();
-        o.label = label(item);
-        o.gb = quantity(item.attr("gb"));
-        o.count = quantity(item.attr("count"));
-        a.object_storage.push(o);
+        a.object_storage.push(rules::ObjectStorage { label: label(item), gb: quantity(item.attr("gb")), count: quantity(item.attr("count")) });
     }
     for item in items(v, ItemKind::CustomImage) {
-        let mut c = rules::CustomImage::default();
-        c.label = label(item);
-        c.size_gb = quantity(item.attr("size_gb"));
-        c.count = quantity(item.attr("count"));
-        a.custom_images.push(c);
+        a.custom_images.push(rules::CustomImage { label: label(item), size_gb: quantity(item.attr("size_gb")), count: quantity(item.attr("count")) });
     }
     let alerts = items(v, ItemKind::BudgetAlert);
     if !alerts.is_empty() {
-        a.budget_alerts = Some(
-            alerts
-                .iter()
-                .map(|item| {
-                    let mut b = rules::BudgetAlert::default();
-                    b.label = label(item);
-                    b.threshold_usd = quantity(item.attr("threshold_usd"));
-                    b
-                })
-                .collect(),
-        );
+        a.budget_alerts = Some(alerts.iter().map(|item| rules::BudgetAlert { label: label(item), threshold_usd: quantity(item.attr("threshold_usd")) }).collect());
     }
     for kind in COUNTED {
         let n = quantity(v.attr(kind.field()));
         if !matches!(n, rules::Value::Absent) {
-            let list = counted_list(&mut a, *kind);
-            list.push(Counted::times(n));
+            counted_list(&mut a, *kind).push(Counted::times(n));
         }
     }
     a

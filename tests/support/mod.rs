@@ -248,6 +248,10 @@ impl Workdir {
     }
 }
 
+/// An import to check: the address, a function from the applied values to the import id, and
+/// attributes not compared (set only from configuration).
+pub type ImportCheck<'a> = (&'a str, fn(&Json) -> String, &'a [&'a str]);
+
 /// One acceptance scenario: a configuration and what to import afterwards.
 pub struct Scenario<'a> {
     /// Shown in failures.
@@ -256,7 +260,7 @@ pub struct Scenario<'a> {
     pub config: &'a str,
     /// Resources to import and compare: address, a function from the applied values to the
     /// import id, and attributes not compared (set only from configuration).
-    pub imports: Vec<(&'a str, fn(&Json) -> String, &'a [&'a str])>,
+    pub imports: Vec<ImportCheck<'a>>,
 }
 
 fn step(label: &str, core: &Core, tls: bool, run: &Run, want: &[i32]) -> Result<(), String> {
