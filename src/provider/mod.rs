@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod config;
 pub mod data_sources;
+pub mod docs;
 pub mod functions;
 pub mod resources;
 mod tier;
