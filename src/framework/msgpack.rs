@@ -142,7 +142,7 @@ impl<'a> Reader<'a> {
                 .map_err(|_| CodecError::new(path, "string is not valid UTF-8")),
             (Item::Int(n), Type::Number) => Ok(Value::Number(Number::from_i64(n))),
             (Item::Uint(n), Type::Number) => Ok(Value::Number(Number::from_u64(n))),
-            (Item::Float(f), Type::Number) => Number::from_f64(f)
+            (Item::Float(f), Type::Number) => Number::from_f64_exact(f)
                 .map(Value::Number)
                 .ok_or_else(|| CodecError::new(path, "NaN is not a number")),
             (Item::Str(s), Type::Number) => std::str::from_utf8(s)

@@ -49,6 +49,16 @@ impl Number {
         }
     }
 
+    /// From a float read off the wire: its exact binary value, so writing it back yields the
+    /// same float64 (a float that Terraform sends is exact by construction).
+    pub fn from_f64_exact(v: f64) -> Option<Number> {
+        if v.is_finite() {
+            BigDecimal::try_from(v).ok().map(Number::Finite)
+        } else {
+            Number::from_f64(v)
+        }
+    }
+
     /// The value as i64, when it is a whole number in range.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -74,12 +84,13 @@ impl Number {
         }
     }
 
-    /// The f64 with exactly this value, if there is one.
+    /// The f64 with exactly this value, if there is one. 0.01 has none (its nearest float is
+    /// 0.01000000000000000020…), so it must travel as decimal text, as go-cty sends it.
     pub fn as_exact_f64(&self) -> Option<f64> {
         match self {
             Number::Finite(d) => {
                 let f = d.to_f64()?;
-                let back = BigDecimal::from_str(&format!("{f}")).ok()?;
+                let back = BigDecimal::try_from(f).ok()?;
                 (back == *d).then_some(f)
             }
             Number::PosInf => Some(f64::INFINITY),
@@ -154,6 +165,12 @@ mod tests {
         assert_eq!(big.as_i64(), None);
         let precise: Number = "0.1000000000000000000000000001".parse().unwrap();
         assert_eq!(precise.as_exact_f64(), None);
+        // A budget threshold of $0.01 has no exact float64: it must not be sent as one, or
+        // Terraform sees a planned value that differs from the configuration.
+        assert_eq!("0.01".parse::<Number>().unwrap().as_exact_f64(), None);
+        assert_eq!("0.5".parse::<Number>().unwrap().as_exact_f64(), Some(0.5));
+        let third = Number::from_f64_exact(1.0 / 3.0).unwrap();
+        assert_eq!(third.as_exact_f64(), Some(1.0 / 3.0), "floats read off the wire go back as the same float");
         assert_eq!(precise.to_string(), "0.1000000000000000000000000001");
     }
 
