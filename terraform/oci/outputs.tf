@@ -1,0 +1,56 @@
+# The contract Layer 2 reads through terraform_remote_state (docs/stack.md, "The outputs
+# contract"). Add fields freely; never rename or remove one without changing both layers.
+#
+# Remote state drops the `sensitive` flag, so nothing secret is ever an output here: the
+# Tailscale auth key and the SSH keys stay inputs of this layer.
+
+output "tier" {
+  description = "The free-tier profile this stack was checked against (always_free or pay_as_you_go)."
+  value       = var.tier
+}
+
+output "nodes" {
+  description = "The Ampere A1 nodes, in order: name, private_ip, public_ip, tailscale_name, ssh_user, ssh_port, shape, ocpus, memory_gb, boot_gb, osd_gb (block storage the tier still allows for this node's Ceph OSDs)."
+  value = [
+    for n in local.layout_nodes : {
+      name           = n.name
+      private_ip     = oci_core_instance.node[n.name].private_ip
+      public_ip      = oci_core_instance.node[n.name].public_ip
+      tailscale_name = n.name
+      ssh_user       = var.ssh_user
+      ssh_port       = 22
+      shape          = oci_core_instance.node[n.name].shape
+      ocpus          = local.sizes[n.name].ocpus
+      memory_gb      = local.sizes[n.name].memory_gb
+      boot_gb        = local.sizes[n.name].boot_volume_gb
+      osd_gb         = local.osd_gb_per_node
+    }
+  ]
+}
+
+output "bastion" {
+  description = "The micro bastion: name, public_ip (the reserved one), private_ip, ssh_user, ssh_port."
+  value = {
+    name       = local.bastion_name
+    public_ip  = oci_core_public_ip.bastion.ip_address
+    private_ip = oci_core_instance.bastion.private_ip
+    ssh_user   = var.ssh_user
+    ssh_port   = 22
+  }
+}
+
+output "network" {
+  description = "The VCN's and the hosts' subnet's IPv4 ranges."
+  value = {
+    vcn_cidr    = local.vcn_cidr
+    subnet_cidr = local.subnet_cidr
+  }
+}
+
+output "ingress" {
+  description = "The network load balancer's public address, and each public port with the NodePort it forwards to (Layer 3 gives its ingress controller these NodePorts)."
+  value = {
+    public_ip = try([for a in oci_network_load_balancer_network_load_balancer.ingress.ip_addresses : a.ip_address if a.is_public][0], null)
+    ports     = var.ingress_ports
+  }
+}
