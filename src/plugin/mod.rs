@@ -143,7 +143,9 @@ async fn serve(provider: Arc<dyn Provider>, opts: HostOptions, client_cert: Opti
             }
         }
         _ => {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |conn| {
+                conn.inspect(nodelay)
+            });
             tokio::select! {
                 r = router.serve_with_incoming_shutdown(incoming, shutdown.cancelled()) => r?,
                 _ = stopped => {}
@@ -173,6 +175,7 @@ fn tls_incoming(listener: TcpListener, cfg: Arc<rustls::ServerConfig>, shutdown:
                     continue;
                 }
             };
+            nodelay(&tcp);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -186,6 +189,12 @@ fn tls_incoming(listener: TcpListener, cfg: Arc<rustls::ServerConfig>, shutdown:
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Small gRPC writes must not wait for the client's delayed ACK (Nagle): that stalled every
+/// exchange by 40 ms. Go sets TCP_NODELAY by default, so go-plugin servers never see this.
+fn nodelay(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
 }
 
 /// go-plugin servers ignore SIGINT: the terminal's Ctrl-C reaches providers too, and
