@@ -10,5 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // RPCs we do not serve answer UNIMPLEMENTED, which every Terraform version tolerates.
         .generate_default_stubs(true)
         .compile_fds(fds)?;
+    // The lab's Talos apid (packages machine, storage, common, google.rpc): server side only.
+    let talos = protox::compile(["machine/machine.proto", "storage/storage.proto"], ["proto/talos"])?;
+    tonic_prost_build::configure().build_client(false).build_server(true).generate_default_stubs(true).compile_fds(talos)?;
     Ok(())
 }
