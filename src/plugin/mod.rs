@@ -77,7 +77,9 @@ pub fn run(provider: Arc<dyn Provider>, opts: HostOptions) -> Result<(), HostErr
     logs::init(logs::level_from_env());
     install_panic_hook();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // One thread: a provider process lives for one short plan or apply, and spawning worker
+    // threads cost more CPU than the work they would share (benches/provider.rs).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(serve(provider, opts, client_cert))
 }
 
