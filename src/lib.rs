@@ -5,6 +5,7 @@
 //! `framework` (values, schema, plan rules; knows nothing of freetier) ← `provider`
 //! (resources, data sources, functions) → `rules` (the pure free-tier rulebook).
 
+pub mod check;
 pub mod framework;
 pub mod plugin;
 pub mod provider;

@@ -1,1 +1,35 @@
-fn main() {}
+//! The `freetier` CLI. All logic lives in the library; this maps subcommands to exit codes.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "freetier: keep an Oracle Cloud stack inside the free tier
+
+Usage:
+  freetier check [OPTIONS] DIR        audit .tf/.tfvars before any init (freetier check --help)
+  freetier check --plan PLAN.json     audit `terraform show -json` plan output
+  freetier --version
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("check") => freetier::check::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr()),
+        Some("--version" | "-V") => {
+            println!("freetier {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            0
+        }
+        Some(other) => {
+            eprint!("freetier: unknown command {other:?}\n\n{USAGE}");
+            2
+        }
+        None => {
+            eprint!("{USAGE}");
+            2
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

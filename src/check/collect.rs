@@ -1,0 +1,1074 @@
+//! From a module tree read before `init` to [`Unit`]s: one for every OCI resource the free tier
+//! limits, and one per `data "freetier_allocation"` instance, read exactly as the provider
+//! reads it (the provider's own schema, [`ITEM_NAMES`] and [`COUNTED`], so the argument names
+//! cannot drift apart).
+//!
+//! Also `data.freetier_allocation.NAME.sizes` and friends, computed here from the same rulebook
+//! so that a stack whose instances consume those sizes is still checked statically.
+//!
+//! Imports `config`, `eval`, `unit` and `value` from this module tree, the pure `rules`, and
+//! the provider's allocation names and data source schema (constants, no I/O).
+
+use std::collections::BTreeMap;
+
+use super::config::{Blk, Instance, Loc, Module, View};
+use super::unit::{ItemSites, Site, Stage, Unit};
+use super::value::{Val, Why};
+use crate::framework::Schema;
+use crate::provider::allocation::{COUNTED, ITEM_NAMES};
+use crate::rules::{
+    self, BlockVolume, BudgetAlert, Counted, CustomImage, ItemKind, LimitKey, LoadBalancer,
+    ObjectStorage, Quantity, Report, Tier,
+};
+
+/// The OCI resource types the free tier limits, and what each is.
+pub const OCI_TYPES: &[(&str, ItemKind)] = &[
+    ("oci_core_instance", ItemKind::Instance),
+    ("oci_core_volume", ItemKind::BlockVolume),
+    ("oci_core_volume_backup", ItemKind::VolumeBackup),
+    ("oci_core_boot_volume_backup", ItemKind::VolumeBackup),
+    ("oci_core_public_ip", ItemKind::ReservedPublicIp),
+    ("oci_core_vcn", ItemKind::Vcn),
+    ("oci_core_nat_gateway", ItemKind::NatGateway),
+    ("oci_core_service_gateway", ItemKind::ServiceGateway),
+    ("oci_load_balancer_load_balancer", ItemKind::LoadBalancer),
+    ("oci_load_balancer", ItemKind::LoadBalancer),
+    (
+        "oci_network_load_balancer_network_load_balancer",
+        ItemKind::NetworkLoadBalancer,
+    ),
+    ("oci_objectstorage_bucket", ItemKind::ObjectStorage),
+    ("oci_core_image", ItemKind::CustomImage),
+    ("oci_budget_alert_rule", ItemKind::BudgetAlert),
+];
+
+/// The kind of an OCI resource type, when the free tier limits it.
+pub fn oci_kind(ty: &str) -> Option<ItemKind> {
+    OCI_TYPES.iter().find(|(t, _)| *t == ty).map(|(_, k)| *k)
+}
+
+/// The list of counted items of `kind` in an allocation.
+pub fn counted_list(a: &mut rules::Allocation, kind: ItemKind) -> Option<&mut Vec<Counted>> {
+    Some(match kind {
+        ItemKind::VolumeBackup => &mut a.volume_backups,
+        ItemKind::ReservedPublicIp => &mut a.reserved_public_ips,
+        ItemKind::Vcn => &mut a.vcns,
+        ItemKind::NatGateway => &mut a.nat_gateways,
+        ItemKind::ServiceGateway => &mut a.service_gateways,
+        ItemKind::NetworkLoadBalancer => &mut a.network_load_balancers,
+        _ => return None,
+    })
+}
+
+/// The index the next item of `kind` will get.
+pub fn next_index(a: &rules::Allocation, kind: ItemKind) -> usize {
+    match kind {
+        ItemKind::Instance => a.instances.len(),
+        ItemKind::BlockVolume => a.block_volumes.len(),
+        ItemKind::VolumeBackup => a.volume_backups.len(),
+        ItemKind::ReservedPublicIp => a.reserved_public_ips.len(),
+        ItemKind::Vcn => a.vcns.len(),
+        ItemKind::NatGateway => a.nat_gateways.len(),
+        ItemKind::ServiceGateway => a.service_gateways.len(),
+        ItemKind::LoadBalancer => a.load_balancers.len(),
+        ItemKind::NetworkLoadBalancer => a.network_load_balancers.len(),
+        ItemKind::ObjectStorage => a.object_storage.len(),
+        ItemKind::CustomImage => a.custom_images.len(),
+        ItemKind::BudgetAlert => a.budget_alerts.as_ref().map_or(0, Vec::len),
+    }
+}
+
+/// Every unit of a configuration: the resources first, then each data source instance.
+pub fn units(root: &Module, schema: &Schema) -> Vec<Unit> {
+    let mut out = vec![resources_unit(root)];
+    for m in root.walk() {
+        for blk in m
+            .data
+            .iter()
+            .filter(|b| b.label(0) == "freetier_allocation")
+        {
+            out.extend(data_units(m, blk, schema));
+        }
+    }
+    out
+}
+
+// ---- the tier ---------------------------------------------------------------------------------
+
+fn unknown_tier(u: &mut Unit, site: Site, given: &str, advice: &str) {
+    let e = rules::UnknownTier {
+        given: given.to_owned(),
+    };
+    u.error(
+        "unknown_tier",
+        "Unknown Tier",
+        site,
+        format!("{e}. {advice}"),
+    );
+}
+
+// --tier, else the root's `tier` variable, else the provider block's, else always_free.
+fn resource_tier(root: &Module, u: &mut Unit) {
+    if let Some(t) = root.shared.tier_flag {
+        u.tier = Some(t);
+        u.tier_from = "--tier".into();
+        return;
+    }
+    if let Some(var) = root.vars.get("tier") {
+        let site = Site {
+            loc: var.set_at.clone(),
+            address: "var.tier".into(),
+            attr: None,
+        };
+        match &var.value {
+            Val::Str(s) => match Tier::parse(s) {
+                Ok(t) => {
+                    u.tier = Some(t);
+                    u.tier_from = format!("var.tier ({})", var.set_at);
+                    return;
+                }
+                Err(_) => unknown_tier(
+                    u,
+                    site,
+                    s,
+                    "Set the variable to one of them, or pass --tier.",
+                ),
+            },
+            Val::Null => {}
+            Val::Unknown(why) => {
+                u.tier_from = format!(
+                    "the provider's tier, since var.tier is not known ({})",
+                    why.text
+                );
+            }
+            other => unknown_tier(
+                u,
+                site,
+                &other.to_string(),
+                "Set the variable to one of them.",
+            ),
+        }
+    }
+    let provider = root.provider_tier.borrow().clone();
+    if let Some(p) = provider {
+        match p.tier {
+            Ok(t) => {
+                u.tier = Some(t);
+                if !u.tier_from.starts_with("the provider's") {
+                    u.tier_from = p.from;
+                }
+            }
+            Err(given) => {
+                let site = Site {
+                    loc: p.loc.unwrap_or_else(|| u.site.loc.clone()),
+                    address: "provider.freetier".into(),
+                    attr: Some("tier".into()),
+                };
+                unknown_tier(
+                    u,
+                    site,
+                    &given,
+                    "Set tier to one of them, or leave it out for always_free.",
+                );
+            }
+        }
+    }
+}
+
+// What a data source without its own `tier` gets: --tier, else the provider's (None when the
+// provider's is invalid: Terraform stops before the data source is read).
+fn provider_tier(m: &Module) -> (Option<Tier>, String) {
+    if let Some(t) = m.shared.tier_flag {
+        return (Some(t), "--tier".into());
+    }
+    match m.provider_tier.borrow().clone() {
+        Some(p) => match p.tier {
+            Ok(t) => (Some(t), p.from),
+            Err(_) => (None, "the provider's tier, which is invalid".into()),
+        },
+        None => (Some(Tier::default()), "the default".into()),
+    }
+}
+
+// ---- reading attributes -------------------------------------------------------------------------
+
+// One block instance being read into a unit.
+struct Reader<'a> {
+    m: &'a Module,
+    address: String,
+}
+
+impl Reader<'_> {
+    fn site(&self, view: &View, name: &str) -> Site {
+        Site {
+            loc: view.loc_of(name),
+            address: self.address.clone(),
+            attr: Some(view.path_of(name)),
+        }
+    }
+
+    // A number attribute of an optional nested view; absent when the view or attribute is.
+    fn num(
+        &self,
+        u: &mut Unit,
+        view: Option<&View>,
+        fallback: &Site,
+        path: &str,
+        name: &str,
+    ) -> (Quantity, Site, Option<Why>) {
+        let Some(view) = view else {
+            let site = Site {
+                attr: Some(format!("{path}.{name}")),
+                ..fallback.clone()
+            };
+            return (rules::Value::Absent, site, None);
+        };
+        let site = self.site(view, name);
+        if let Some(why) = &view.unknown {
+            let why = Why {
+                error: false,
+                text: why.as_str().into(),
+            };
+            return (rules::Value::Unknown, site, Some(why));
+        }
+        let v = view.value(self.m, name);
+        let (q, why) = u.number(&v, &site, name);
+        (q, site, why)
+    }
+
+    fn text(
+        &self,
+        u: &mut Unit,
+        view: &View,
+        name: &str,
+    ) -> (rules::Value<String>, Site, Option<Why>) {
+        let site = self.site(view, name);
+        let v = view.value(self.m, name);
+        let (q, why) = u.string(&v, &site, name);
+        (q, site, why)
+    }
+}
+
+fn count_of(inst: &Instance) -> (Quantity, Option<Why>) {
+    match &inst.count {
+        Val::Null => (rules::Value::Absent, None),
+        Val::Num(n) => (rules::Value::Known(*n), None),
+        Val::Unknown(why) => (rules::Value::Unknown, Some(why.clone())),
+        other => (
+            rules::Value::Unknown,
+            Some(Why {
+                error: true,
+                text: format!("count is {other}").into(),
+            }),
+        ),
+    }
+}
+
+fn count_site(view: &View, inst: &Instance, address: &str) -> Site {
+    let attr = if view.attr("count").is_some() {
+        "count"
+    } else {
+        "for_each"
+    };
+    Site {
+        loc: inst.count_loc.clone().unwrap_or_else(|| view.loc.clone()),
+        address: address.to_owned(),
+        attr: Some(attr.into()),
+    }
+}
+
+// A resource's count site; in a module called with count / for_each, the call's when the
+// resource has none of its own.
+fn resource_count_site(m: &Module, view: &View, inst: &Instance, address: &str) -> Site {
+    match (&inst.count_loc, &m.call_count) {
+        (None, Some((loc, call, which))) => Site {
+            loc: loc.clone(),
+            address: call.clone(),
+            attr: Some((*which).to_owned()),
+        },
+        _ => count_site(view, inst, address),
+    }
+}
+
+// A count or for_each Terraform refuses: an error in Terraform's words; the block is not read.
+fn invalid_count(u: &mut Unit, v: &View, inst: &Instance, address: &str) -> bool {
+    let Some(message) = &inst.invalid else {
+        return false;
+    };
+    let site = count_site(v, inst, address);
+    let (rule, summary) = if v.attr("count").is_some() {
+        ("invalid_count", "Invalid count argument")
+    } else {
+        ("invalid_for_each", "Invalid for_each argument")
+    };
+    u.error(rule, summary, site, message.clone());
+    true
+}
+
+// ---- OCI resources -----------------------------------------------------------------------------
+
+fn resources_unit(root: &Module) -> Unit {
+    let site = Site {
+        loc: Loc {
+            file: root.dir.as_str().into(),
+            line: None,
+        },
+        address: root.dir.clone(),
+        attr: None,
+    };
+    let mut u = Unit::new("resources", site, false, Stage::Config);
+    resource_tier(root, &mut u);
+    let mut any = false;
+    for m in root.walk() {
+        for note in &m.notes {
+            let site = Site {
+                loc: note.loc.clone(),
+                address: note.address.clone(),
+                attr: None,
+            };
+            u.defer(site, &[], note.text.clone());
+        }
+        for blk in &m.resources {
+            let ty = blk.label(0);
+            let Some(kind) = oci_kind(ty) else { continue };
+            any = true;
+            let base = format!("{}{ty}.{}", m.address, blk.label(1));
+            let view = blk.view();
+            for inst in view.expand(m, &base) {
+                let address = format!("{base}{}", inst.suffix);
+                let v = View {
+                    bindings: inst.bindings.clone(),
+                    ..view.clone()
+                };
+                if invalid_count(&mut u, &v, &inst, &address) {
+                    continue;
+                }
+                let r = Reader {
+                    m,
+                    address: address.clone(),
+                };
+                let block = Site {
+                    loc: v.loc.clone(),
+                    address: address.clone(),
+                    attr: None,
+                };
+                let mut sites = ItemSites::new(block.clone());
+                let (count, count_why) = count_of(&inst);
+                sites.attr(
+                    "count",
+                    resource_count_site(m, &v, &inst, &address),
+                    count_why.clone(),
+                );
+                // The rulebook quotes labels, so a for_each key's own quotes are left out.
+                let label = Some(address.replace('"', ""));
+                let index = next_index(&u.allocation, kind);
+                match kind {
+                    ItemKind::Instance => {
+                        let (shape, s, w) = r.text(&mut u, &v, "shape");
+                        sites.attr("shape", s, w);
+                        let cfgs = v.nested(m, "shape_config");
+                        let (ocpus, s, w) =
+                            r.num(&mut u, cfgs.first(), &block, "shape_config", "ocpus");
+                        sites.attr("ocpus", s, w);
+                        let (memory, s, w) = r.num(
+                            &mut u,
+                            cfgs.first(),
+                            &block,
+                            "shape_config",
+                            "memory_in_gbs",
+                        );
+                        sites.attr("memory_gb", s, w);
+                        let src = v.nested(m, "source_details");
+                        let (boot, s, w) = r.num(
+                            &mut u,
+                            src.first(),
+                            &block,
+                            "source_details",
+                            "boot_volume_size_in_gbs",
+                        );
+                        sites.attr("boot_volume_gb", s, w);
+                        u.allocation.instances.push(rules::Instance {
+                            label,
+                            shape,
+                            ocpus,
+                            memory_gb: memory,
+                            boot_volume_gb: boot,
+                            count,
+                        });
+                    }
+                    ItemKind::BlockVolume => {
+                        let (mut size, mut s, mut w) =
+                            r.num(&mut u, Some(&v), &block, "", "size_in_gbs");
+                        if size == rules::Value::Absent && v.attr("size_in_mbs").is_some() {
+                            let (mbs, s2, w2) = r.num(&mut u, Some(&v), &block, "", "size_in_mbs");
+                            size = match mbs {
+                                rules::Value::Known(mb) => rules::Value::Known(mb / 1024.0),
+                                other => other,
+                            };
+                            (s, w) = (s2, w2);
+                        }
+                        sites.attr("size_gb", s, w);
+                        u.allocation.block_volumes.push(BlockVolume {
+                            label,
+                            size_gb: size,
+                            count,
+                        });
+                    }
+                    ItemKind::ReservedPublicIp => {
+                        let (lifetime, s, w) = r.text(&mut u, &v, "lifetime");
+                        let count = match lifetime {
+                            rules::Value::Known(l) if l.eq_ignore_ascii_case("RESERVED") => count,
+                            rules::Value::Known(l) if l.eq_ignore_ascii_case("EPHEMERAL") => {
+                                continue
+                            }
+                            rules::Value::Known(l) => {
+                                u.error(
+                                    "invalid_value",
+                                    "Invalid Value",
+                                    s,
+                                    format!("{address}: lifetime = {l:?}; OCI accepts RESERVED or EPHEMERAL. Only RESERVED addresses count against the free tier's reserved public IPs."),
+                                );
+                                continue;
+                            }
+                            rules::Value::Absent => {
+                                u.error(
+                                    "missing_value",
+                                    "Missing Value",
+                                    s,
+                                    format!("{address}: lifetime is not set; oci_core_public_ip requires RESERVED or EPHEMERAL (oracle/terraform-provider-oci, core_public_ip). Set the attribute."),
+                                );
+                                continue;
+                            }
+                            rules::Value::Unknown => {
+                                // Reserved or not decides whether it counts: defer its count.
+                                let why = w.map(|w| Why {
+                                    error: w.error,
+                                    text: format!("whether it is RESERVED: lifetime {}", w.text)
+                                        .into(),
+                                });
+                                sites.attr("count", s, why);
+                                rules::Value::Unknown
+                            }
+                        };
+                        u.allocation
+                            .reserved_public_ips
+                            .push(Counted { label, count });
+                    }
+                    ItemKind::LoadBalancer => {
+                        let (shape, s, w) = r.text(&mut u, &v, "shape");
+                        sites.attr("shape", s, w);
+                        let details = v.nested(m, "shape_details");
+                        let (min, s, w) = r.num(
+                            &mut u,
+                            details.first(),
+                            &block,
+                            "shape_details",
+                            "minimum_bandwidth_in_mbps",
+                        );
+                        sites.attr("min_bandwidth_mbps", s, w);
+                        let (max, s, w) = r.num(
+                            &mut u,
+                            details.first(),
+                            &block,
+                            "shape_details",
+                            "maximum_bandwidth_in_mbps",
+                        );
+                        sites.attr("max_bandwidth_mbps", s, w);
+                        u.allocation.load_balancers.push(LoadBalancer {
+                            label,
+                            shape,
+                            min_bandwidth_mbps: min,
+                            max_bandwidth_mbps: max,
+                            count,
+                        });
+                    }
+                    ItemKind::ObjectStorage => {
+                        let why = Why {
+                            error: false,
+                            text: "a bucket holds whatever is stored in it, which configuration \
+                                   does not say; declare the expected size in a \
+                                   freetier_allocation object_storage block"
+                                .into(),
+                        };
+                        sites.attr("gb", block.clone(), Some(why));
+                        u.allocation.object_storage.push(ObjectStorage {
+                            label,
+                            gb: rules::Value::Unknown,
+                            count,
+                        });
+                    }
+                    ItemKind::CustomImage => {
+                        sites.attr("size_gb", block.clone(), None);
+                        u.allocation.custom_images.push(CustomImage {
+                            label,
+                            size_gb: rules::Value::Absent,
+                            count,
+                        });
+                    }
+                    ItemKind::BudgetAlert => {
+                        let (threshold, s, w) = budget_threshold(&r, &mut u, &v);
+                        sites.attr("threshold_usd", s, w);
+                        // An alert rule per instance; count 0 or unknown is stated, not multiplied.
+                        match (&count, &count_why) {
+                            (rules::Value::Known(n), _) if *n == 0.0 => continue,
+                            (rules::Value::Unknown, Some(why)) => {
+                                let site = count_site(&v, &inst, &address);
+                                u.defer(
+                                    site,
+                                    &[LimitKey::BudgetAlertMaxUsd],
+                                    super::unit::unknown_sentence(why),
+                                );
+                            }
+                            _ => {}
+                        }
+                        u.allocation
+                            .budget_alerts
+                            .get_or_insert_with(Vec::new)
+                            .push(BudgetAlert {
+                                label,
+                                threshold_usd: threshold,
+                            });
+                    }
+                    counted => {
+                        if let Some(list) = counted_list(&mut u.allocation, counted) {
+                            list.push(Counted { label, count });
+                        }
+                    }
+                }
+                u.items.insert((kind, index), sites);
+            }
+        }
+    }
+    if any {
+        // The configuration is checked whole: no alert at all is worth a warning.
+        u.allocation.budget_alerts.get_or_insert_with(Vec::new);
+    }
+    u
+}
+
+// An alert's threshold in dollars: ABSOLUTE as given; PERCENTAGE of the budget it refers to,
+// when that budget's amount is known here.
+fn budget_threshold(r: &Reader, u: &mut Unit, v: &View) -> (Quantity, Site, Option<Why>) {
+    let (threshold, site, why) = r.num(u, Some(v), &site_of_block(r, v), "", "threshold");
+    let kind = v.value(r.m, "threshold_type");
+    let percentage = matches!(&kind, Val::Str(s) if s.eq_ignore_ascii_case("PERCENTAGE"));
+    if let Val::Unknown(w) = &kind {
+        return (
+            rules::Value::Unknown,
+            site,
+            Some(Why {
+                error: w.error,
+                text: format!("threshold_type {}", w.text).into(),
+            }),
+        );
+    }
+    if !percentage {
+        return (threshold, site, why);
+    }
+    let rules::Value::Known(pct) = threshold else {
+        return (threshold, site, why);
+    };
+    // budget_id = oci_budget_budget.NAME.id
+    let budget = v.attr("budget_id").and_then(|a| match &a.value {
+        hcl::edit::expr::Expression::Traversal(t) => {
+            match (&t.expr, t.operators.first().map(|o| o.value())) {
+                (
+                    hcl::edit::expr::Expression::Variable(root),
+                    Some(hcl::edit::expr::TraversalOperator::GetAttr(name)),
+                ) if root.as_str() == "oci_budget_budget" => {
+                    r.m.resource_block("oci_budget_budget", name.as_str())
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    });
+    let amount = budget.map(|b| b.view().value(r.m, "amount"));
+    match amount.as_ref().map(Val::to_number) {
+        Some(Ok(amount)) => (rules::Value::Known(amount * pct / 100.0), site, None),
+        _ => {
+            let why = Why {
+                error: false,
+                text: "a PERCENTAGE threshold is in dollars only with its budget's amount, which \
+                       is not known here"
+                    .into(),
+            };
+            (rules::Value::Unknown, site, Some(why))
+        }
+    }
+}
+
+fn site_of_block(r: &Reader, v: &View) -> Site {
+    Site {
+        loc: v.loc.clone(),
+        address: r.address.clone(),
+        attr: None,
+    }
+}
+
+// ---- data "freetier_allocation" ----------------------------------------------------------------
+
+// Terraform's own checks of a block against the schema, in Terraform's words: unsupported
+// arguments, unsupported blocks, missing required arguments. (A computed attribute set in
+// configuration is accepted by Terraform for a data source, so it is accepted here too.)
+fn schema_errors(
+    u: &mut Unit,
+    view: &View,
+    block: &crate::framework::Block,
+    address: &str,
+    top: bool,
+) {
+    const META: &[&str] = &["count", "for_each", "provider", "depends_on"];
+    for attr in view.body.attributes() {
+        let name = attr.key.as_str();
+        if block.get(name).is_none() && !(top && META.contains(&name)) {
+            let site = Site {
+                loc: view.loc_of(name),
+                address: address.to_owned(),
+                attr: Some(view.path_of(name)),
+            };
+            u.error(
+                "unsupported_argument",
+                "Unsupported argument",
+                site,
+                format!("An argument named {name:?} is not expected here."),
+            );
+        }
+    }
+    for nested in view.body.blocks() {
+        let ident = nested.ident.as_str();
+        let name = if ident == "dynamic" {
+            nested.labels.first().map(|l| l.as_str()).unwrap_or("")
+        } else {
+            ident
+        };
+        if (top && name == "lifecycle") || block.blocks.iter().any(|b| b.type_name == name) {
+            continue;
+        }
+        let site = Site {
+            loc: view.loc.clone(),
+            address: address.to_owned(),
+            attr: Some(name.to_owned()),
+        };
+        u.error(
+            "unsupported_block_type",
+            "Unsupported block type",
+            site,
+            format!("Blocks of type {name:?} are not expected here."),
+        );
+    }
+    for a in block.attributes.iter().filter(|a| a.required) {
+        if view.attr(&a.name).is_none() && view.unknown.is_none() {
+            let site = Site {
+                loc: view.loc.clone(),
+                address: address.to_owned(),
+                attr: Some(view.path.clone()),
+            };
+            u.error(
+                "missing_required_argument",
+                "Missing required argument",
+                site,
+                format!(
+                    "The argument {:?} is required, but no definition was found.",
+                    a.name
+                ),
+            );
+        }
+    }
+}
+
+/// The units of one `data "freetier_allocation"` block: one per instance.
+pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
+    let base = format!("{}data.freetier_allocation.{}", m.address, blk.label(1));
+    let top = blk.view();
+    let mut out = Vec::new();
+    for inst in top.expand(m, &base) {
+        let address = format!("{base}{}", inst.suffix);
+        let v = View {
+            bindings: inst.bindings.clone(),
+            ..top.clone()
+        };
+        let site = Site {
+            loc: v.loc.clone(),
+            address: address.clone(),
+            attr: None,
+        };
+        let mut u = Unit::new(&address, site, true, Stage::Config);
+        if invalid_count(&mut u, &v, &inst, &address) {
+            out.push(u);
+            continue;
+        }
+        if let Val::Unknown(why) = &inst.count {
+            let site = count_site(&v, &inst, &address);
+            u.defer(
+                site,
+                &[],
+                format!(
+                    "how many instances of this data source there are is {}",
+                    super::unit::unknown_sentence(why)
+                ),
+            );
+        }
+        schema_errors(&mut u, &v, &schema.block, &address, true);
+        let r = Reader {
+            m,
+            address: address.clone(),
+        };
+
+        // The tier: the data source's own, else the provider's.
+        let (tier_q, tier_site, tier_why) = r.text(&mut u, &v, "tier");
+        let (ptier, pfrom) = provider_tier(m);
+        match tier_q {
+            rules::Value::Known(name) => match Tier::parse(&name) {
+                Ok(t) => {
+                    u.tier = Some(t);
+                    u.tier_from = format!("its tier ({})", tier_site.loc);
+                }
+                Err(_) => {
+                    u.tier = None;
+                    unknown_tier(
+                        &mut u,
+                        tier_site,
+                        &name,
+                        "Set tier to one of them, or leave it out to use the provider's.",
+                    );
+                }
+            },
+            rules::Value::Unknown => {
+                u.tier = ptier;
+                u.tier_from = pfrom.clone();
+                if let Some(why) = tier_why.filter(|w| !w.text.is_empty()) {
+                    u.defer(
+                        tier_site,
+                        &[],
+                        format!(
+                            "the tier is {}; checked here against {pfrom}",
+                            super::unit::unknown_sentence(&why)
+                        ),
+                    );
+                }
+            }
+            rules::Value::Absent => {
+                u.tier = ptier;
+                u.tier_from = pfrom;
+            }
+        }
+
+        for (kind, singular, _) in ITEM_NAMES {
+            let item_schema = schema
+                .block
+                .blocks
+                .iter()
+                .find(|b| b.type_name == *singular)
+                .map(|b| &b.block);
+            for view in v.nested(m, singular) {
+                if let Some(s) = item_schema {
+                    schema_errors(&mut u, &view, s, &address, false);
+                }
+                let index = next_index(&u.allocation, *kind);
+                let block = Site {
+                    loc: view.loc.clone(),
+                    address: address.clone(),
+                    attr: Some(view.path.clone()),
+                };
+                let mut sites = ItemSites::new(block.clone());
+                let name = match view.value(m, "name") {
+                    Val::Str(s) => Some(s),
+                    _ => None,
+                };
+                let num = |u: &mut Unit, sites: &mut ItemSites, attr: &'static str| {
+                    let (q, s, w) = r.num(u, Some(&view), &block, "", attr);
+                    sites.attr(attr, s, w);
+                    q
+                };
+                let count = if *kind == ItemKind::BudgetAlert {
+                    rules::Value::Absent
+                } else {
+                    num(&mut u, &mut sites, "count")
+                };
+                match kind {
+                    ItemKind::Instance => {
+                        let ocpus = num(&mut u, &mut sites, "ocpus");
+                        let memory_gb = num(&mut u, &mut sites, "memory_gb");
+                        let boot_volume_gb = num(&mut u, &mut sites, "boot_volume_gb");
+                        let (shape, s, w) = r.text(&mut u, &view, "shape");
+                        sites.attr("shape", s, w);
+                        u.allocation.instances.push(rules::Instance {
+                            label: name,
+                            shape,
+                            ocpus,
+                            memory_gb,
+                            boot_volume_gb,
+                            count,
+                        });
+                    }
+                    ItemKind::BlockVolume => {
+                        let size_gb = num(&mut u, &mut sites, "size_gb");
+                        u.allocation.block_volumes.push(BlockVolume {
+                            label: name,
+                            size_gb,
+                            count,
+                        });
+                    }
+                    ItemKind::LoadBalancer => {
+                        let min_bandwidth_mbps = num(&mut u, &mut sites, "min_bandwidth_mbps");
+                        let max_bandwidth_mbps = num(&mut u, &mut sites, "max_bandwidth_mbps");
+                        let (shape, s, w) = r.text(&mut u, &view, "shape");
+                        sites.attr("shape", s, w);
+                        u.allocation.load_balancers.push(LoadBalancer {
+                            label: name,
+                            shape,
+                            min_bandwidth_mbps,
+                            max_bandwidth_mbps,
+                            count,
+                        });
+                    }
+                    ItemKind::ObjectStorage => {
+                        let gb = num(&mut u, &mut sites, "gb");
+                        u.allocation.object_storage.push(ObjectStorage {
+                            label: name,
+                            gb,
+                            count,
+                        });
+                    }
+                    ItemKind::CustomImage => {
+                        let size_gb = num(&mut u, &mut sites, "size_gb");
+                        u.allocation.custom_images.push(CustomImage {
+                            label: name,
+                            size_gb,
+                            count,
+                        });
+                    }
+                    ItemKind::BudgetAlert => {
+                        let threshold_usd = num(&mut u, &mut sites, "threshold_usd");
+                        u.allocation
+                            .budget_alerts
+                            .get_or_insert_with(Vec::new)
+                            .push(BudgetAlert {
+                                label: name,
+                                threshold_usd,
+                            });
+                    }
+                    _ => continue,
+                }
+                u.items.insert((*kind, index), sites);
+            }
+        }
+        for kind in COUNTED {
+            let field = kind.field();
+            if v.attr(field).is_none() {
+                continue;
+            }
+            let block = Site {
+                loc: v.loc_of(field),
+                address: address.clone(),
+                attr: Some(field.to_owned()),
+            };
+            let (n, s, w) = r.num(&mut u, Some(&v), &block, "", field);
+            if n == rules::Value::Absent {
+                continue;
+            }
+            let mut sites = ItemSites::new(block);
+            sites.attr("count", s, w);
+            if let Some(list) = counted_list(&mut u.allocation, *kind) {
+                list.push(Counted {
+                    label: None,
+                    count: n,
+                });
+                u.items.insert((*kind, 0), sites);
+            }
+        }
+        out.push(u);
+    }
+    out
+}
+
+/// `data.freetier_allocation.NAME` as an expression sees it: the computed attributes the
+/// provider would set (`sizes`, `instances`, `totals`, `free`, …), from the same rulebook.
+pub fn data_value(m: &Module, blk: &Blk) -> Val {
+    if blk.label(0) == "freetier_limits" {
+        return limits_value(m, blk);
+    }
+    let schema = crate::provider::data_sources::allocation::schema();
+    let view = blk.view();
+    let multi = view.attr("count").is_some() || view.attr("for_each").is_some();
+    let keyed = view.attr("for_each").is_some();
+    let units = data_units(m, blk, &schema);
+    let mut list = Vec::new();
+    let mut map = BTreeMap::new();
+    for u in units {
+        let key = u
+            .name
+            .rsplit_once('[')
+            .map(|(_, k)| k.trim_end_matches(']').trim_matches('"').to_owned());
+        let v = match u.tier {
+            Some(tier) if u.extra.is_empty() => {
+                let report = rules::check(tier, &u.allocation);
+                outputs(&u, tier, &report)
+            }
+            _ => Val::error(format!("`{}` fails its own checks", u.name)),
+        };
+        match key {
+            Some(k) if keyed => {
+                map.insert(k, v);
+            }
+            _ => list.push(v),
+        }
+    }
+    if keyed {
+        Val::Map(map)
+    } else if multi {
+        Val::List(list)
+    } else {
+        list.pop()
+            .unwrap_or_else(|| Val::error("the data source has no instance"))
+    }
+}
+
+fn obj(pairs: Vec<(&str, Val)>) -> Val {
+    Val::Map(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn opt(v: Option<f64>, unknown: Option<&Why>) -> Val {
+    match (v, unknown) {
+        (Some(n), _) => Val::Num(n),
+        (None, Some(why)) => Val::Unknown(why.clone()),
+        (None, None) => Val::Null,
+    }
+}
+
+// The computed attributes of the data source, as check_into sets them.
+fn outputs(u: &Unit, tier: Tier, report: &Report) -> Val {
+    let mut instances = Vec::new();
+    let mut sizes = BTreeMap::new();
+    for e in &report.instances {
+        let sites = u.items.get(&(ItemKind::Instance, e.index));
+        let why = |attr: &str| {
+            sites
+                .and_then(|s| s.attrs.get(attr))
+                .and_then(|a| a.why.clone())
+        };
+        let name = e
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("instance-{}", e.index));
+        let input = u.allocation.instances.get(e.index);
+        let shape = match (e.shape, input.map(|i| &i.shape)) {
+            (Some(s), _) => Val::Str(s.as_str().to_owned()),
+            (None, Some(rules::Value::Known(s))) => Val::Str(s.clone()),
+            (None, Some(rules::Value::Unknown)) => {
+                Val::Unknown(why("shape").unwrap_or_else(|| Why {
+                    error: false,
+                    text: "shape".into(),
+                }))
+            }
+            _ => Val::Null,
+        };
+        let fields = |with_name: bool| {
+            let mut o = vec![
+                ("shape", shape.clone()),
+                ("ocpus", opt(e.ocpus, why("ocpus").as_ref())),
+                (
+                    "memory_gb",
+                    opt(
+                        e.memory_gb,
+                        why("memory_gb").or_else(|| why("ocpus")).as_ref(),
+                    ),
+                ),
+                (
+                    "boot_volume_gb",
+                    opt(e.boot_volume_gb, why("boot_volume_gb").as_ref()),
+                ),
+                ("count", opt(e.count, why("count").as_ref())),
+            ];
+            if with_name {
+                o.push(("name", Val::Str(name.clone())));
+            }
+            obj(o)
+        };
+        instances.push(fields(true));
+        sizes.insert(name.clone(), fields(false));
+    }
+    let totals = report
+        .totals
+        .iter()
+        .map(|t| {
+            (
+                t.key.as_str().to_owned(),
+                obj(vec![
+                    ("limit", Val::Num(t.limit)),
+                    ("total", Val::Num(t.total)),
+                    ("headroom", Val::Num(t.headroom)),
+                    ("unit", Val::Str(t.unit.as_str().to_owned())),
+                    ("complete", Val::Bool(t.complete)),
+                ]),
+            )
+        })
+        .collect();
+    let path = |s: &rules::Subject| crate::provider::allocation::subject_path(s).to_string();
+    let warnings = report
+        .warnings()
+        .map(|v| Val::Str(format!("{}: {}", path(&v.subject), v.detail)))
+        .collect();
+    let deferred: Vec<Val> = report
+        .deferred
+        .iter()
+        .map(|d| Val::Str(format!("{}: {}", path(&d.subject), d.reason)))
+        .collect();
+    let free = if report.deferred.is_empty() {
+        Val::Bool(report.is_free())
+    } else {
+        Val::unknown(format!(
+            "`{}.free` waits on values not known before plan",
+            u.name
+        ))
+    };
+    obj(vec![
+        ("effective_tier", Val::Str(tier.as_str().to_owned())),
+        ("instances", Val::List(instances)),
+        ("sizes", Val::Map(sizes)),
+        ("totals", Val::Map(totals)),
+        ("warnings", Val::List(warnings)),
+        ("deferred", Val::List(deferred)),
+        ("free", free),
+    ])
+}
+
+// data "freetier_limits": the tier's limits by key, as the provider gives them.
+fn limits_value(m: &Module, blk: &Blk) -> Val {
+    let view = blk.view();
+    let tier = match view.value(m, "tier") {
+        Val::Str(s) => match Tier::parse(&s) {
+            Ok(t) => t,
+            Err(e) => return Val::error(e.to_string()),
+        },
+        Val::Null => match provider_tier(m).0 {
+            Some(t) => t,
+            None => return Val::error("the provider's tier is invalid"),
+        },
+        Val::Unknown(why) => return Val::Unknown(why),
+        other => return Val::error(format!("tier is {other}")),
+    };
+    let mut values = BTreeMap::new();
+    let mut limits = Vec::new();
+    for l in tier.limits() {
+        values.insert(l.key.as_str().to_owned(), Val::Num(l.value));
+        limits.push(obj(vec![
+            ("key", Val::Str(l.key.as_str().to_owned())),
+            ("summary", Val::Str(l.summary.to_owned())),
+            ("value", Val::Num(l.value)),
+            ("unit", Val::Str(l.unit.as_str().to_owned())),
+            ("source", Val::Str(l.source.to_owned())),
+            (
+                "since",
+                l.since.map_or(Val::Null, |s| Val::Str(s.to_owned())),
+            ),
+            ("note", l.note.map_or(Val::Null, |s| Val::Str(s.to_owned()))),
+        ]));
+    }
+    obj(vec![
+        ("effective_tier", Val::Str(tier.as_str().to_owned())),
+        ("values", Val::Map(values)),
+        ("limits", Val::List(limits)),
+    ])
+}
