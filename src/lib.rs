@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod framework;
+pub mod lab;
 pub mod plugin;
 pub mod provider;
 pub mod rules;

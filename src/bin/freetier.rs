@@ -7,6 +7,8 @@ const USAGE: &str = "freetier: keep an Oracle Cloud stack inside the free tier
 Usage:
   freetier check [OPTIONS] DIR        audit .tf/.tfvars before any init (freetier check --help)
   freetier check --plan PLAN.json     audit `terraform show -json` plan output
+  freetier lab up|down|status [--dir DIR]
+                                      emulated free-tier hosts on loopback (freetier lab --help)
   freetier --version
 ";
 
@@ -14,6 +16,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("check") => freetier::check::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr()),
+        Some("lab") => match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt.block_on(freetier::lab::cli::run_cli(&args[1..])),
+            Err(e) => {
+                eprintln!("freetier lab: cannot start the runtime: {e}");
+                1
+            }
+        },
         Some("--version" | "-V") => {
             println!("freetier {}", env!("CARGO_PKG_VERSION"));
             0

@@ -1,0 +1,856 @@
+//! `/nodes/{node}/qemu`: parameters, drives, create, config, current status and actions
+//! (`proxmox/qemu-server` `src/PVE/API2/Qemu.pm`).
+
+#[allow(unused_imports)]
+use super::*;
+
+pub(super) fn parse_vmid(v: &str) -> Result<u32, ApiError> {
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| param_err("vmid", format!("type check ('integer') failed - got '{v}'")))?;
+    if n < 100 {
+        return Err(param_err("vmid", "value must have a minimum value of 100"));
+    }
+    if n > 999_999_999 {
+        return Err(param_err(
+            "vmid",
+            "value must have a maximum value of 999999999",
+        ));
+    }
+    Ok(n as u32)
+}
+
+pub(super) fn vm_exists(lab: &LabInner, node: usize, id: &str) -> Result<u32, ApiError> {
+    let vmid = parse_vmid(id)?;
+    let w = lab.world();
+    let name = w
+        .nodes
+        .get(node)
+        .map(|n| n.name.clone())
+        .unwrap_or_default();
+    if !w
+        .nodes
+        .get(node)
+        .map(|n| n.vms.contains_key(&vmid))
+        .unwrap_or(false)
+    {
+        return Err(die(format!(
+            "Configuration file 'nodes/{name}/qemu-server/{vmid}.conf' does not exist"
+        )));
+    }
+    Ok(vmid)
+}
+
+pub(super) fn mem_bytes(vm: &Vm) -> u64 {
+    vm.config
+        .get("memory")
+        .and_then(|m| {
+            m.split(',')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("current=")
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(512)
+        << 20
+}
+
+pub(super) fn cpus(vm: &Vm) -> u64 {
+    let c: u64 = vm
+        .config
+        .get("cores")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let s: u64 = vm
+        .config
+        .get("sockets")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    c * s
+}
+
+pub(super) fn disk_bytes(vm: &Vm) -> u64 {
+    vm.config
+        .iter()
+        .filter(|(k, _)| is_drive(k) && !k.starts_with("efidisk"))
+        .filter(|(_, v)| !v.contains("media=cdrom"))
+        .filter_map(|(_, v)| {
+            v.split(',')
+                .find_map(|o| o.strip_prefix("size="))
+                .and_then(size_bytes)
+        })
+        .next()
+        .unwrap_or(0)
+}
+
+pub(super) fn size_bytes(s: &str) -> Option<u64> {
+    let (n, mult) = match s.chars().last()? {
+        'T' => (&s[..s.len() - 1], 1u64 << 40),
+        'G' => (&s[..s.len() - 1], 1u64 << 30),
+        'M' => (&s[..s.len() - 1], 1u64 << 20),
+        'K' => (&s[..s.len() - 1], 1u64 << 10),
+        _ => (s, 1),
+    };
+    n.parse::<f64>().ok().map(|v| (v * mult as f64) as u64)
+}
+
+pub(super) fn status_str(vm: &Vm) -> &'static str {
+    match vm.status {
+        VmStatus::Running => "running",
+        VmStatus::Stopped => "stopped",
+    }
+}
+
+pub(super) fn uptime(vm: &Vm) -> u64 {
+    if vm.status == VmStatus::Running {
+        world::now_secs().saturating_sub(vm.started_at)
+    } else {
+        0
+    }
+}
+
+pub(super) fn qemu_list(lab: &LabInner, node: usize) -> ApiResult {
+    let w = lab.world();
+    let n = w.nodes.get(node).ok_or_else(|| die("no such node"))?;
+    let v: Vec<Value> = n
+        .vms
+        .values()
+        .map(|vm| {
+            let mut e = json!({"vmid": vm.vmid, "name": vm.name(), "status": status_str(vm), "maxmem": mem_bytes(vm), "maxdisk": disk_bytes(vm), "cpus": cpus(vm), "uptime": uptime(vm), "mem": 0, "cpu": 0, "disk": 0, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0});
+            if vm.status == VmStatus::Running {
+                e["pid"] = json!(vm.pid);
+            }
+            if let Some(l) = &vm.lock {
+                e["lock"] = json!(l);
+            }
+            e
+        })
+        .collect();
+    Ok(Value::Array(v))
+}
+
+/// Drive keys: `ide0-3`, `sata0-5`, `scsi0-30`, `virtio0-15`, `efidisk0`, `tpmstate0`.
+pub(super) fn is_drive(k: &str) -> bool {
+    let check = |prefix: &str, max: u32| {
+        k.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+            .map(|n| n <= max)
+            .unwrap_or(false)
+    };
+    check("ide", 3)
+        || check("sata", 5)
+        || check("scsi", 30)
+        || check("virtio", 15)
+        || k == "efidisk0"
+        || k == "tpmstate0"
+}
+
+/// Options the lab knows for `POST /nodes/{node}/qemu` (qm.conf.5, research §C.3).
+pub(super) fn known_option(k: &str) -> bool {
+    const PLAIN: &[&str] = &[
+        "vmid",
+        "name",
+        "memory",
+        "balloon",
+        "cores",
+        "sockets",
+        "vcpus",
+        "cpu",
+        "cpulimit",
+        "cpuunits",
+        "numa",
+        "bios",
+        "machine",
+        "scsihw",
+        "agent",
+        "ostype",
+        "boot",
+        "bootdisk",
+        "smbios1",
+        "onboot",
+        "startup",
+        "arch",
+        "kvm",
+        "cicustom",
+        "citype",
+        "ciuser",
+        "cipassword",
+        "ciupgrade",
+        "nameserver",
+        "searchdomain",
+        "sshkeys",
+        "description",
+        "tags",
+        "vga",
+        "tablet",
+        "keyboard",
+        "localtime",
+        "protection",
+        "template",
+        "hotplug",
+        "acpi",
+        "start",
+        "pool",
+        "storage",
+        "unique",
+        "vmgenid",
+        "rng0",
+        "shares",
+        "affinity",
+        "args",
+        "autostart",
+        "freeze",
+        "digest",
+        "delete",
+        "revert",
+        "skiplock",
+        "force",
+        "background_delay",
+        "hookscript",
+        "serial0",
+        "serial1",
+        "serial2",
+        "serial3",
+        "usb0",
+        "usb1",
+        "usb2",
+        "usb3",
+        "watchdog",
+        "migrate_downtime",
+        "migrate_speed",
+    ];
+    if PLAIN.contains(&k) || is_drive(k) {
+        return true;
+    }
+    let numbered = |prefix: &str, max: u32| {
+        k.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+            .map(|n| n <= max)
+            .unwrap_or(false)
+    };
+    numbered("net", 31)
+        || numbered("ipconfig", 31)
+        || numbered("hostpci", 15)
+        || numbered("unused", 255)
+}
+
+/// Options an API token (not `root@pam` itself) may not set (Qemu.pm
+/// `check_vm_modify_config_perm`: "only root can set '$opt' config").
+pub(super) fn root_only(k: &str) -> bool {
+    matches!(k, "arch" | "args" | "hookscript" | "lock" | "affinity")
+}
+
+/// Storage and volume of a drive value: `local-lvm:32`, `local:iso/x.iso,media=cdrom`, `none`.
+pub(super) fn drive_volume(value: &str) -> Option<(String, String)> {
+    let first = value.split(',').next()?;
+    if first == "none" || first == "cdrom" || first.is_empty() {
+        return None;
+    }
+    let (st, vol) = first.split_once(':')?;
+    Some((st.to_string(), vol.to_string()))
+}
+
+pub(super) fn drive_opt<'a>(value: &'a str, key: &str) -> Option<&'a str> {
+    value
+        .split(',')
+        .skip(1)
+        .find_map(|o| o.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// Proxmox's MAC prefix for generated addresses (BC:24:11, `PVE::Tools::random_ether_addr`).
+pub(super) fn random_mac() -> String {
+    let r = keys::random_u64().to_le_bytes();
+    format!("BC:24:11:{:02X}:{:02X}:{:02X}", r[0], r[1], r[2])
+}
+
+/// `net0: virtio,bridge=vmbr0` gets a MAC (Network.pm `add_random_macs`).
+pub(super) fn with_mac(value: &str) -> String {
+    let mut parts: Vec<String> = value.split(',').map(str::to_string).collect();
+    if let Some(first) = parts.first_mut() {
+        let models = ["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"];
+        if models.contains(&first.as_str()) {
+            *first = format!("{first}={}", random_mac());
+        } else if let Some(model) = first.strip_prefix("model=") {
+            *first = format!("{model}={}", random_mac());
+        }
+    }
+    parts.join(",")
+}
+
+pub(super) fn validate_vm_params(
+    p: &BTreeMap<String, String>,
+    caller: Option<&Caller>,
+    create: bool,
+) -> Result<(), ApiError> {
+    let mut errors = BTreeMap::new();
+    for k in p.keys() {
+        if !known_option(k) {
+            errors.insert(k.clone(), "property is not defined in schema and the schema does not allow additional properties".to_string());
+        }
+    }
+    let num = |k: &str, lo: i64, hi: i64, errors: &mut BTreeMap<String, String>| {
+        if let Some(v) = p.get(k) {
+            match v.trim().parse::<i64>() {
+                Err(_) => {
+                    errors.insert(
+                        k.to_string(),
+                        format!("type check ('integer') failed - got '{v}'"),
+                    );
+                }
+                Ok(n) if n < lo => {
+                    errors.insert(
+                        k.to_string(),
+                        format!("value must have a minimum value of {lo}"),
+                    );
+                }
+                Ok(n) if n > hi => {
+                    errors.insert(
+                        k.to_string(),
+                        format!("value must have a maximum value of {hi}"),
+                    );
+                }
+                _ => {}
+            }
+        }
+    };
+    num("cores", 1, 1024, &mut errors);
+    num("sockets", 1, 4, &mut errors);
+    let enums: &[(&str, &[&str])] = &[
+        ("bios", &["seabios", "ovmf"]),
+        ("arch", &["x86_64", "aarch64"]),
+        (
+            "scsihw",
+            &[
+                "lsi",
+                "lsi53c810",
+                "virtio-scsi-pci",
+                "virtio-scsi-single",
+                "megasas",
+                "pvscsi",
+            ],
+        ),
+        (
+            "ostype",
+            &[
+                "other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11",
+                "l24", "l26", "solaris",
+            ],
+        ),
+        ("citype", &["configdrive2", "nocloud", "opennebula"]),
+    ];
+    for (k, allowed) in enums {
+        if let Some(v) = p.get(*k) {
+            if !allowed.contains(&v.as_str()) {
+                errors.insert(
+                    k.to_string(),
+                    format!(
+                        "value '{v}' does not have a value in the enumeration '{}'",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for k in [
+        "kvm",
+        "onboot",
+        "start",
+        "numa",
+        "acpi",
+        "tablet",
+        "protection",
+        "template",
+    ] {
+        if let Some(v) = p.get(k) {
+            if !["0", "1", "yes", "no", "true", "false", "on", "off"].contains(&v.as_str()) {
+                errors.insert(
+                    k.to_string(),
+                    format!("type check ('boolean') failed - got '{v}'"),
+                );
+            }
+        }
+    }
+    if let Some(m) = p.get("memory") {
+        let n = m
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("current=");
+        if n.parse::<u64>().map(|x| x < 16).unwrap_or(true) {
+            errors.insert(
+                "memory".into(),
+                format!("invalid format - value '{m}' does not look like a valid memory size"),
+            );
+        }
+    }
+    if create && !p.contains_key("vmid") {
+        errors.insert(
+            "vmid".into(),
+            "property is missing and it is not optional".into(),
+        );
+    }
+    if let Some(v) = p.get("vmid") {
+        if let Err(ApiError::Param(e)) = parse_vmid(v) {
+            errors.extend(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Param(errors));
+    }
+    if let Some(c) = caller {
+        if c.token {
+            if let Some(k) = p.keys().find(|k| root_only(k)) {
+                return Err(die(format!("only root can set '{k}' config")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks and allocates the drives in `conf` (Qemu.pm `$check_drive_param`, `create_disks`).
+pub(super) fn allocate_drives(
+    w: &mut World,
+    node: usize,
+    vmid: u32,
+    conf: &mut BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let storages: Vec<(String, &'static str, Vec<String>, bool)> = w.storages(node);
+    let keys_: Vec<String> = conf.keys().filter(|k| is_drive(k)).cloned().collect();
+    for k in keys_ {
+        let Some(value) = conf.get(&k).cloned() else {
+            continue;
+        };
+        let Some((st, vol)) = drive_volume(&value) else {
+            continue;
+        };
+        let Some((_, _, content, _)) = storages.iter().find(|(s, ..)| *s == st) else {
+            return Err(die(format!("storage '{st}' does not exist")));
+        };
+        let cdrom = value.contains("media=cdrom");
+        let is_new = !cdrom && vol.parse::<f64>().is_ok();
+        if let Some(src) = drive_opt(&value, "import-from") {
+            let src_ok = w
+                .nodes
+                .get(node)
+                .and_then(|n| n.volumes.get(src))
+                .map(|v| v.content.clone());
+            match src_ok {
+                None => return Err(die(format!("volume {src} does not exist"))),
+                Some(ct) if ct != "images" && ct != "import" => {
+                    return Err(param_err(
+                        &k,
+                        format!("{src} has wrong type '{ct}' - needs to be 'images' or 'import'"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if is_new || vol == "cloudinit" {
+            if !content.iter().any(|c| c == "images") {
+                return Err(param_err(
+                    "storage",
+                    format!("storage '{st}' does not support vm images"),
+                ));
+            }
+            let n = w.nodes.get_mut(node).ok_or_else(|| die("no such node"))?;
+            let name = if vol == "cloudinit" {
+                format!("vm-{vmid}-cloudinit")
+            } else {
+                (0..)
+                    .map(|i| format!("vm-{vmid}-disk-{i}"))
+                    .find(|nm| !n.volumes.contains_key(&format!("{st}:{nm}")))
+                    .unwrap_or_default()
+            };
+            let gb: f64 = vol.parse().unwrap_or(0.004);
+            let size = if k == "efidisk0" || vol == "cloudinit" {
+                4 << 20
+            } else {
+                (gb * (1u64 << 30) as f64) as u64
+            };
+            let volid = format!("{st}:{name}");
+            n.volumes.insert(
+                volid.clone(),
+                Volume {
+                    volid: volid.clone(),
+                    content: "images".into(),
+                    format: "raw".into(),
+                    size,
+                    ctime: world::now_secs(),
+                    data: None,
+                    vmid: Some(vmid),
+                },
+            );
+            let rest: Vec<&str> = value
+                .split(',')
+                .skip(1)
+                .filter(|o| !o.starts_with("import-from="))
+                .collect();
+            let size_s = if k == "efidisk0" || vol == "cloudinit" {
+                "4M".to_string()
+            } else {
+                format!("{}G", gb)
+            };
+            let mut nv = volid.clone();
+            if vol == "cloudinit" {
+                nv.push_str(",media=cdrom");
+            }
+            for o in rest {
+                nv.push(',');
+                nv.push_str(o);
+            }
+            if vol != "cloudinit" {
+                nv.push_str(&format!(",size={size_s}"));
+            }
+            conf.insert(k.clone(), nv);
+        } else {
+            let volid = format!("{st}:{vol}");
+            let exists = w
+                .nodes
+                .get(node)
+                .map(|n| n.volumes.contains_key(&volid))
+                .unwrap_or(false);
+            if !exists {
+                return Err(die(format!("volume '{volid}' does not exist")));
+            }
+            let ct = w
+                .nodes
+                .get(node)
+                .and_then(|n| n.volumes.get(&volid))
+                .map(|v| v.content.clone())
+                .unwrap_or_default();
+            if ct != "images" && ct != "iso" {
+                return Err(param_err(&k, "content type needs to be 'images' or 'iso'"));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn qemu_create(
+    lab: &Arc<LabInner>,
+    node: usize,
+    p: &BTreeMap<String, String>,
+    caller: Option<&Caller>,
+    user: &str,
+) -> ApiResult {
+    validate_vm_params(p, caller, true)?;
+    let vmid = parse_vmid(p.get("vmid").map(String::as_str).unwrap_or(""))?;
+    let mut conf: BTreeMap<String, String> = p
+        .iter()
+        .filter(|(k, _)| {
+            ![
+                "vmid", "start", "pool", "storage", "unique", "digest", "force", "skiplock",
+            ]
+            .contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in conf.iter_mut() {
+        if k.starts_with("net") {
+            *v = with_mac(v);
+        }
+    }
+    let start_after = p.get("start").map(|v| v == "1").unwrap_or(false);
+    let upid = {
+        let mut w = lab.world();
+        if let Some(holder) = w.vmids(node).get(&vmid) {
+            let holder = w
+                .nodes
+                .get(*holder)
+                .map(|n| n.name.clone())
+                .unwrap_or_default();
+            return Err(die(format!(
+                "unable to create VM {vmid} - VM {vmid} already exists on node '{holder}'"
+            )));
+        }
+        if w.nodes
+            .get(node)
+            .map(|n| n.cluster.is_some())
+            .unwrap_or(false)
+            && !w.node_quorate(node)
+        {
+            return Err(die("cluster not ready - no quorum?"));
+        }
+        // Drives are checked before the worker starts.
+        let mut probe = conf.clone();
+        let snapshot: Vec<(String, Volume)> = w
+            .nodes
+            .get(node)
+            .map(|n| n.volumes.clone().into_iter().collect())
+            .unwrap_or_default();
+        allocate_drives(&mut w, node, vmid, &mut probe)?;
+        if let Some(n) = w.nodes.get_mut(node) {
+            n.volumes = snapshot.into_iter().collect();
+            n.vms.insert(
+                vmid,
+                Vm {
+                    vmid,
+                    config: BTreeMap::new(),
+                    status: VmStatus::Stopped,
+                    started_at: 0,
+                    pid: 0,
+                    lock: Some("create".into()),
+                    guest: false,
+                },
+            );
+        }
+        w.new_task(node, "qmcreate", &vmid.to_string(), user)
+    };
+    let lab2 = lab.clone();
+    let upid2 = upid.clone();
+    lab.tracker.spawn(async move {
+        let outcome = task_step(&lab2, node, "qm.create", "qm.create", 1.0).await;
+        let result = match outcome {
+            Outcome::Proceed => {
+                let mut w = lab2.world();
+                match allocate_drives(&mut w, node, vmid, &mut conf) {
+                    Ok(()) => {
+                        if !conf.contains_key("smbios1") {
+                            conf.insert("smbios1".into(), format!("uuid={}", keys::uuid_v4()));
+                        }
+                        conf.insert(
+                            "meta".into(),
+                            format!("creation-qemu=10.0.2,ctime={}", world::now_secs()),
+                        );
+                        if !conf.contains_key("boot") {
+                            let order: Vec<&String> = conf
+                                .keys()
+                                .filter(|k| is_drive(k) && *k != "efidisk0" && *k != "tpmstate0")
+                                .chain(conf.keys().filter(|k| k.starts_with("net")))
+                                .collect();
+                            let order: Vec<String> = order.into_iter().cloned().collect();
+                            conf.insert("boot".into(), format!("order={}", order.join(";")));
+                        }
+                        if let Some(vm) = w.nodes.get_mut(node).and_then(|n| n.vms.get_mut(&vmid)) {
+                            vm.config = conf;
+                            vm.lock = None;
+                        }
+                        Ok(())
+                    }
+                    Err(ApiError::Status(_, m)) => Err(m),
+                    Err(ApiError::Param(e)) => Err(e
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")),
+                }
+            }
+            Outcome::Fail(m, _) => Err(m),
+            Outcome::Dropped => Err("interrupted by signal".into()),
+        };
+        let mut w = lab2.world();
+        match result {
+            Ok(()) => w.task_finish(&upid2, "OK"),
+            Err(m) => {
+                if let Some(n) = w.nodes.get_mut(node) {
+                    n.vms.remove(&vmid);
+                    n.volumes.retain(|_, v| v.vmid != Some(vmid));
+                }
+                w.task_log(&upid2, &format!("unable to create VM {vmid} - {m}"));
+                w.task_finish(&upid2, &format!("unable to create VM {vmid} - {m}"));
+                return;
+            }
+        }
+        drop(w);
+        if start_after {
+            let _ = spawn_start(&lab2, node, vmid, "root@pam");
+        }
+    });
+    Ok(json!(upid))
+}
+
+pub(super) fn qemu_config(lab: &LabInner, node: usize, id: &str) -> ApiResult {
+    let vmid = vm_exists(lab, node, id)?;
+    let w = lab.world();
+    let vm = w
+        .nodes
+        .get(node)
+        .and_then(|n| n.vms.get(&vmid))
+        .ok_or_else(|| die("no such VM"))?;
+    let mut obj = serde_json::Map::new();
+    for (k, v) in &vm.config {
+        // Values come from the config file, so numbers are strings here too.
+        obj.insert(k.clone(), json!(v));
+    }
+    if let Some(l) = &vm.lock {
+        obj.insert("lock".into(), json!(l));
+    }
+    obj.insert("digest".into(), json!(config_digest(vm)));
+    Ok(Value::Object(obj))
+}
+
+pub(super) fn config_digest(vm: &Vm) -> String {
+    let text: String = vm
+        .config
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect();
+    keys::sha256_colon_hex(text.as_bytes())
+        .replace(':', "")
+        .to_lowercase()[..40]
+        .to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn qemu_update(
+    lab: &Arc<LabInner>,
+    node: usize,
+    id: &str,
+    p: &BTreeMap<String, String>,
+    caller: Option<&Caller>,
+    user: &str,
+    is_async: bool,
+) -> ApiResult {
+    let vmid = vm_exists(lab, node, id)?;
+    validate_vm_params(p, caller, false)?;
+    if p.contains_key("vmid") {
+        return Err(param_err(
+            "vmid",
+            "property is not defined in schema and the schema does not allow additional properties",
+        ));
+    }
+    let mut w = lab.world();
+    let vm = w
+        .nodes
+        .get(node)
+        .and_then(|n| n.vms.get(&vmid))
+        .cloned()
+        .ok_or_else(|| die("no such VM"))?;
+    if let Some(l) = &vm.lock {
+        if p.get("skiplock").map(String::as_str) != Some("1") {
+            return Err(die(format!("VM is locked ({l})")));
+        }
+    }
+    if let Some(d) = p.get("digest") {
+        if *d != config_digest(&vm) {
+            return Err(die(
+                "detected modified configuration - file changed by other user? Try again.",
+            ));
+        }
+    }
+    let mut conf = vm.config.clone();
+    let mut upd: BTreeMap<String, String> = p
+        .iter()
+        .filter(|(k, _)| {
+            ![
+                "digest",
+                "delete",
+                "revert",
+                "skiplock",
+                "force",
+                "background_delay",
+            ]
+            .contains(&k.as_str())
+        })
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                if k.starts_with("net") && !v.contains(':') {
+                    with_mac(v)
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    allocate_drives(&mut w, node, vmid, &mut upd)?;
+    for (k, v) in upd {
+        conf.insert(k, v);
+    }
+    if let Some(del) = p.get("delete") {
+        for k in del.split([',', ';', ' ']).filter(|s| !s.is_empty()) {
+            conf.remove(k);
+        }
+    }
+    if let Some(v) = w.nodes.get_mut(node).and_then(|n| n.vms.get_mut(&vmid)) {
+        v.config = conf;
+    }
+    if is_async {
+        let upid = w.new_task(node, "qmconfig", &vmid.to_string(), user);
+        w.task_finish(&upid, "OK");
+        Ok(json!(upid))
+    } else {
+        Ok(Value::Null)
+    }
+}
+
+pub(super) fn qemu_current(lab: &LabInner, node: usize, id: &str) -> ApiResult {
+    let vmid = vm_exists(lab, node, id)?;
+    let w = lab.world();
+    let vm = w
+        .nodes
+        .get(node)
+        .and_then(|n| n.vms.get(&vmid))
+        .ok_or_else(|| die("no such VM"))?;
+    let agent = vm
+        .config
+        .get("agent")
+        .map(|a| a.starts_with('1') || a.contains("enabled=1"))
+        .unwrap_or(false);
+    let mut v = json!({
+        "vmid": vmid, "name": vm.name(), "status": status_str(vm), "qmpstatus": status_str(vm), "cpus": cpus(vm),
+        "maxmem": mem_bytes(vm), "maxdisk": disk_bytes(vm), "uptime": uptime(vm), "agent": u8::from(agent),
+        "ha": {"managed": 0}, "cpu": 0, "mem": 0, "disk": 0, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0
+    });
+    if vm.status == VmStatus::Running {
+        v["pid"] = json!(vm.pid);
+        v["running-machine"] = json!("virt-10.0+pve0");
+        v["running-qemu"] = json!("10.0.2");
+    }
+    if let Some(l) = &vm.lock {
+        v["lock"] = json!(l);
+    }
+    Ok(v)
+}
+
+pub(super) fn qemu_action(
+    lab: &Arc<LabInner>,
+    node: usize,
+    id: &str,
+    action: &str,
+    user: &str,
+    req: &Req,
+    rel: &str,
+) -> ApiResult {
+    let vmid = vm_exists(lab, node, id)?;
+    let (running, lock) = {
+        let w = lab.world();
+        let vm = w
+            .nodes
+            .get(node)
+            .and_then(|n| n.vms.get(&vmid))
+            .ok_or_else(|| die("no such VM"))?;
+        (vm.status == VmStatus::Running, vm.lock.clone())
+    };
+    if let Some(l) = lock {
+        return Err(die(format!("VM is locked ({l})")));
+    }
+    match action {
+        "start" => spawn_start(lab, node, vmid, user),
+        "stop" | "shutdown" => {
+            if !running {
+                return Err(die(format!("VM {vmid} not running")));
+            }
+            let kind = if action == "stop" {
+                "qmstop"
+            } else {
+                "qmshutdown"
+            };
+            Ok(json!(spawn_stop(lab, node, vmid, user, kind, false)))
+        }
+        "reboot" | "reset" => {
+            if !running {
+                return Err(die(format!("VM {vmid} not running")));
+            }
+            let kind = if action == "reboot" {
+                "qmreboot"
+            } else {
+                "qmreset"
+            };
+            Ok(json!(spawn_stop(lab, node, vmid, user, kind, true)))
+        }
+        _ => Err(not_implemented(req, rel)),
+    }
+}

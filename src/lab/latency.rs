@@ -1,0 +1,172 @@
+//! How long each emulated operation takes, and the trace of what ran.
+//!
+//! One table, in seconds at `time_scale = 1.0`. Each row names its source in
+//! `shared/research/talos_proxmox.md` §F (or the upstream file), or is marked ESTIMATE where no
+//! source gave a number. Guest boots are multiplied by [`TCG_FACTOR`] when the VM runs without
+//! KVM.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Slowdown of a same-architecture guest under QEMU TCG: syzkaller's ×5 multiplier for arm64
+/// hosts without nested virtualisation (research §0.2-1, §F).
+pub const TCG_FACTOR: f64 = 5.0;
+
+/// Slowdown of a cross-architecture guest (x86_64 on arm64): syzkaller's ×10 (research §F).
+pub const TCG_CROSS_ARCH_FACTOR: f64 = 10.0;
+
+/// The trace keeps at most this many events (oldest dropped first).
+pub const TRACE_CAPACITY: usize = 100_000;
+
+/// `(operation, seconds, source)`. The source column is documentation only.
+const TABLE: &[(&str, f64, &str)] = &[
+    // Transport.
+    (
+        "ssh.exec",
+        0.05,
+        "ESTIMATE: one command round trip on a LAN",
+    ),
+    (
+        "api.request",
+        0.01,
+        "ESTIMATE: pveproxy answer time for a read",
+    ),
+    (
+        "api.unauthorized",
+        3.0,
+        "pve-http-server AnyEvent.pm: 'always delay unauthorized calls by 3 seconds'",
+    ),
+    // Cluster (pvecm), research §D.1/§D.3.
+    (
+        "pvecm.create",
+        2.0,
+        "ESTIMATE: corosync-keygen + config write + service restart",
+    ),
+    (
+        "pvecm.addnode",
+        1.0,
+        "research §D.3: API login + addnode '<~1 s each'",
+    ),
+    (
+        "pvecm.finish_join",
+        15.0,
+        "ESTIMATE: research §D.3/§F puts a whole join at 10-60 s",
+    ),
+    ("pvecm.delnode", 2.0, "ESTIMATE"),
+    (
+        "pvecm.qdevice",
+        10.0,
+        "ESTIMATE: ssh-copy-id, cert exchange and qdevice start on each node",
+    ),
+    (
+        "lock.timeout",
+        10.0,
+        "pve-cluster ClusterConfig.pm: lock_file/cfs_lock_file timeout 10 s",
+    ),
+    // Ceph, research §D.2/§F.
+    (
+        "pveceph.install",
+        90.0,
+        "ESTIMATE: apt-get update + install of the ceph packages",
+    ),
+    ("pveceph.init", 1.0, "ESTIMATE"),
+    ("pveceph.mon", 5.0, "ESTIMATE"),
+    ("pveceph.mgr", 3.0, "ESTIMATE"),
+    (
+        "pveceph.osd",
+        45.0,
+        "research §F: ESTIMATE 20-90 s per OSD with a KVM-class CPU",
+    ),
+    ("pveceph.pool", 3.0, "ESTIMATE"),
+    (
+        "ceph.connect_timeout",
+        300.0,
+        "ceph CLI: monclient authenticate times out after 300 s",
+    ),
+    ("lvm", 0.5, "ESTIMATE"),
+    // Guests.
+    (
+        "qm.create",
+        2.0,
+        "ESTIMATE: research §F has '<20 s' for a whole clone",
+    ),
+    ("qm.start", 2.0, "ESTIMATE"),
+    ("qm.stop", 1.0, "ESTIMATE"),
+    ("qm.destroy", 1.0, "ESTIMATE"),
+    ("qm.config", 0.2, "ESTIMATE"),
+    (
+        "guest.boot",
+        20.0,
+        "ESTIMATE: firmware + kernel to userspace under KVM; x5 under TCG",
+    ),
+    // Storage.
+    (
+        "storage.download",
+        16.0,
+        "research §F: 16 s for a Talos image in one log",
+    ),
+    ("storage.upload", 1.0, "ESTIMATE for a small ISO"),
+    ("storage.delete", 0.5, "ESTIMATE"),
+    // Hosts.
+    (
+        "host.reboot",
+        60.0,
+        "ESTIMATE: firmware + Proxmox VE boot on an A1 instance",
+    ),
+    ("pveum.token", 0.5, "ESTIMATE"),
+];
+
+/// The latency of every operation, with overrides.
+#[derive(Debug, Clone)]
+pub struct LatencyTable {
+    secs: BTreeMap<String, f64>,
+}
+
+impl LatencyTable {
+    /// The table with `overrides` (seconds) applied over the defaults.
+    pub fn new(overrides: &BTreeMap<String, f64>) -> Self {
+        let mut secs: BTreeMap<String, f64> =
+            TABLE.iter().map(|(k, v, _)| (k.to_string(), *v)).collect();
+        for (k, v) in overrides {
+            secs.insert(k.clone(), *v);
+        }
+        LatencyTable { secs }
+    }
+
+    /// Unscaled seconds for `op`; unknown operations take no time.
+    pub fn seconds(&self, op: &str) -> f64 {
+        self.secs.get(op).copied().unwrap_or(0.0)
+    }
+
+    /// The duration of `op` at `time_scale`.
+    pub fn scaled(&self, op: &str, time_scale: f64) -> Duration {
+        let s = self.seconds(op) * time_scale;
+        if s.is_finite() && s > 0.0 {
+            Duration::from_secs_f64(s.min(86_400.0))
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Every row: operation, seconds, source.
+    pub fn rows() -> impl Iterator<Item = (&'static str, f64, &'static str)> {
+        TABLE.iter().copied()
+    }
+}
+
+/// One operation the lab ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    /// Host name (`ampere-1`, `bastion`, `lab`).
+    pub host: String,
+    /// Operation name, e.g. `ssh:pvecm add`, `api:POST /nodes/{node}/qemu`, `task:qmstart`.
+    pub op: String,
+    /// Start, in milliseconds since the lab started.
+    pub start_ms: f64,
+    /// End, in milliseconds since the lab started.
+    pub end_ms: f64,
+    /// Whether it succeeded.
+    pub ok: bool,
+}
