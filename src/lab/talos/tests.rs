@@ -1402,3 +1402,83 @@ async fn scaled_timings_reach_ready_nodes() {
     );
     f.stop_all().await;
 }
+
+/// Issue 5's whole path, through the lab's public interfaces only and no provider code: SSH
+/// forms the Proxmox cluster (`pvecm`, research §D.1), the Proxmox API creates a VM that boots
+/// a NoCloud `cidata` ISO holding a Talos machine config (§B.6, §C.3), apid bootstraps Talos
+/// and streams the kubeconfig (§B.2), and the Kubernetes API shows the node Ready once the
+/// config's inline Cilium manifest is applied (§E.1).
+#[tokio::test]
+async fn walk_from_bare_hosts_to_a_ready_kubernetes_node() {
+    use crate::lab::iso9660::build_cidata_iso;
+    use crate::lab::talos_guests::TalosLab;
+    use crate::lab::testkit::{self, Api};
+    use crate::lab::LabConfig;
+
+    let tl = TalosLab::start(LabConfig { time_scale: 0.0, ..LabConfig::always_free() }).await.expect("lab");
+    let st = tl.lab.state();
+    let host = |name: &str| st.hosts.iter().find(|h| h.name == name).expect("host").clone();
+
+    // 1. A Proxmox VE cluster of the two Ampere hosts, over SSH.
+    let out = testkit::ssh(&st, "ampere-1", "pvecm create freetier", None).await;
+    assert_eq!(out.code, Some(0), "create: {out:?}");
+    let first = host("ampere-1");
+    let join = format!("pvecm add {} --fingerprint {}", first.address, first.api_tls_fingerprint_sha256.clone().expect("fingerprint"));
+    let password = format!("{}\n", first.api_password.clone().expect("password"));
+    let out = testkit::ssh(&st, "ampere-2", &join, Some(&password)).await;
+    assert!(out.stdout.contains("successfully added node 'ampere-2' to cluster."), "join: {out:?}");
+    let out = testkit::ssh(&st, "ampere-1", "pvecm status", None).await;
+    assert!(out.stdout.contains("Quorate:          Yes") || out.stdout.contains("Quorate: Yes"), "status: {out:?}");
+
+    // 2. A VM on ampere-2 booting a cidata ISO with a control-plane config (fixture). Joining
+    // gave ampere-2 a certificate signed by the cluster CA, so re-read the pins.
+    let st = tl.lab.state();
+    let b = tl.lab.base().octets();
+    let ip = Ipv4Addr::new(b[0], b[1], b[2], 100);
+    let (config, creds) = fixtures::controlplane_config("walk", &format!("https://{ip}:6443"), ip);
+    let config = fixtures::with_inline_manifest(&config, "cilium", &fixtures::cilium_manifest());
+    let iso = build_cidata_iso(&config, "local-hostname: cp1\n", None);
+    let api = Api::login(&st, "ampere-2").await;
+    let r = api.upload("ampere-2", "local", "iso", "cp1-cidata.iso", &iso).await;
+    assert_eq!(r.status, 200, "upload: {r:?}");
+    let form = [
+        ("vmid", "100"),
+        ("name", "cp1"),
+        ("kvm", "0"), // OCI A1 has no nested KVM
+        ("bios", "ovmf"),
+        ("machine", "virt"),
+        ("efidisk0", "local-lvm:1"),
+        ("scsi0", "local-lvm:10"),
+        ("scsi1", "local:iso/cp1-cidata.iso,media=cdrom"),
+        ("net0", "virtio,bridge=vmbr0"),
+    ];
+    let r = api.call("POST", "/nodes/ampere-2/qemu", &form).await;
+    assert_eq!(r.status, 200, "create: {r:?}");
+    let upid = r.json()["data"].as_str().expect("upid").to_string();
+    assert_eq!(api.wait_task("ampere-2", &upid).await, "OK");
+    let r = api.call("POST", "/nodes/ampere-2/qemu/100/status/start", &[]).await;
+    let upid = r.json()["data"].as_str().expect("upid").to_string();
+    assert_eq!(api.wait_task("ampere-2", &upid).await, "OK");
+
+    // 3. Talos: bootstrap over mTLS with the config's OS CA.
+    let ch = channel(ip, admin_tls(&creds)).await;
+    eventually("bootstrap accepted", || async { bootstrap(&ch).await.ok().map(|_| json!(null)) }).await;
+    let again = bootstrap(&ch).await.expect_err("a second bootstrap is refused");
+    assert_eq!(again.code(), Code::AlreadyExists);
+
+    // 4. The kubeconfig, then the node Ready through the Kubernetes API.
+    let archive = eventually("kubeconfig", || async { kubeconfig_bytes(&ch).await.ok().map(|b| json!(base64::engine::general_purpose::STANDARD.encode(b))) }).await;
+    let archive = base64::engine::general_purpose::STANDARD.decode(archive.as_str().expect("b64")).expect("b64");
+    let files = untar_kubeconfig(&archive);
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].0, "kubeconfig");
+    let (kube, _) = kube_from_kubeconfig(&files[0].2);
+    let cond = eventually("cp1 Ready", || async {
+        let (code, v) = kube.call("GET", "/api/v1/nodes/cp1", None, None).await;
+        (code == 200).then(|| ready_condition(&v)).flatten().filter(|c| c["status"] == "True")
+    })
+    .await;
+    assert_eq!(cond["reason"], json!("KubeletReady"));
+
+    tl.stop().await.expect("stop");
+}
