@@ -21,18 +21,6 @@ fn run(args: &[&str]) -> Out {
     }
 }
 
-#[test]
-#[ignore = "manual: FREETIER_CHECK_ARGS='DIR --format json' cargo test --test check_cli manual -- --ignored --nocapture"]
-fn manual() {
-    let args = std::env::var("FREETIER_CHECK_ARGS").unwrap_or_default();
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let out = run(&args);
-    println!(
-        "exit {}\n--- stdout\n{}--- stderr\n{}",
-        out.code, out.stdout, out.stderr
-    );
-}
-
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/check")
