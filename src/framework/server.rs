@@ -342,6 +342,7 @@ mod tests {
     use async_trait::async_trait;
 
     /// A resource whose create waits until Stop, then reports what it managed to do.
+    #[derive(Clone)]
     struct Slow;
 
     #[async_trait]
@@ -385,10 +386,11 @@ mod tests {
         }
     }
 
-    struct TestProvider;
+    /// A provider serving one resource.
+    struct TestProvider<R: Resource + Clone = Slow>(R);
 
     #[async_trait]
-    impl Provider for TestProvider {
+    impl<R: Resource + Clone> Provider for TestProvider<R> {
         fn type_name(&self) -> &'static str {
             "test"
         }
@@ -399,13 +401,13 @@ mod tests {
             None
         }
         fn resources(&self) -> Vec<Arc<dyn Resource>> {
-            vec![Arc::new(Slow)]
+            vec![Arc::new(self.0.clone())]
         }
     }
 
     #[tokio::test]
     async fn stop_reaches_a_running_create_and_what_was_done_is_kept() {
-        let server = Arc::new(Server::new(Arc::new(TestProvider)));
+        let server = Arc::new(Server::new(Arc::new(TestProvider(Slow))));
         let planned = Value::object([("id", Value::Unknown), ("name", Value::from("a"))]);
         let s = server.clone();
         let apply = tokio::spawn(async move { s.apply_resource_change("test_slow", Value::Null, planned.clone(), planned, Private::new()).await });
@@ -419,7 +421,7 @@ mod tests {
 
     #[test]
     fn old_states_are_upgraded_and_newer_ones_refused() {
-        let server = Server::new(Arc::new(TestProvider));
+        let server = Server::new(Arc::new(TestProvider(Slow)));
         let v = server.upgrade_resource_state("test_slow", 1, br#"{"id":"x","title":"old"}"#).unwrap();
         assert_eq!(v.attr("name"), &Value::from("old"));
         let same = server.upgrade_resource_state("test_slow", 2, br#"{"id":"x","name":"n","removed_attr":1}"#).unwrap();
@@ -432,7 +434,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_types_are_diagnostics_not_crashes() {
-        let server = Server::new(Arc::new(TestProvider));
+        let server = Server::new(Arc::new(TestProvider(Slow)));
         assert!(server.resource_type("test_nope").is_err());
         assert!(server.plan_resource_change("test_nope", Value::Null, Value::Null, Value::Null, Private::new()).await.is_err());
         assert!(server.call_function("nope", &[]).is_err());
@@ -440,6 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_delete_keeps_the_object_in_state() {
+        #[derive(Clone)]
         struct Stubborn;
         #[async_trait]
         impl Resource for Stubborn {
@@ -456,23 +459,7 @@ mod tests {
                 resp.diagnostics.error("Busy", "try later");
             }
         }
-        struct P;
-        #[async_trait]
-        impl Provider for P {
-            fn type_name(&self) -> &'static str {
-                "test"
-            }
-            fn schema(&self) -> Schema {
-                Schema::default()
-            }
-            async fn configure(&self, _: &Ctx, _: &Value, _: &mut Diagnostics) -> Option<ProviderData> {
-                None
-            }
-            fn resources(&self) -> Vec<Arc<dyn Resource>> {
-                vec![Arc::new(Stubborn)]
-            }
-        }
-        let server = Server::new(Arc::new(P));
+        let server = Server::new(Arc::new(TestProvider(Stubborn)));
         let prior = Value::object([("id", Value::from("x")), ("name", Value::from("a"))]);
         let resp = server.apply_resource_change("test_slow", prior.clone(), Value::Null, Value::Null, Private::new()).await.unwrap();
         assert!(resp.diagnostics.has_errors());
