@@ -567,13 +567,6 @@ resource "terraform_data" "node" {
 #[test]
 fn the_real_oci_layer_passes_on_its_defaults_for_both_tiers() {
     let layer = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/oci");
-    if !layer.is_dir() {
-        println!(
-            "SKIPPED: {} does not exist yet; this test becomes mandatory once it does",
-            layer.display()
-        );
-        return;
-    }
     let l = layer.display().to_string();
     for tier in ["always_free", "pay_as_you_go"] {
         let out = run(&[&l, "--tier", tier]);
@@ -599,10 +592,6 @@ fn the_freetier_binary_runs_the_same_check() {
         .args(["check", &bad])
         .output()
         .expect("the freetier binary");
-    if String::from_utf8_lossy(&out.stdout).is_empty() && out.status.code() == Some(2) {
-        println!("SKIPPED: the freetier binary does not dispatch `check` yet");
-        return;
-    }
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -610,4 +599,30 @@ fn the_freetier_binary_runs_the_same_check() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Too Many A1 Instances"));
+}
+
+#[test]
+fn crafted_violations_in_the_oci_layer_are_found_before_any_init() {
+    // issue 4: over-limit tfvars in terraform/oci are caught by the static check too.
+    let layer = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/oci");
+    let cases: [(&str, &str, &[&str]); 3] = [
+        ("three nodes on always_free", "node_count = 3\n", &["Too Many A1", "always_free"]),
+        ("four OCPUs on one node", "node_count = 1\nnode_ocpus = 4\n", &["OCPU", "2026-06-12"]),
+        ("pay_as_you_go with five nodes", "tier = \"pay_as_you_go\"\nnode_count = 5\n", &["pay_as_you_go"]),
+    ];
+    for (name, tfvars, needles) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&layer).unwrap().flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "tf" || e == "tftpl") {
+                std::fs::copy(&p, dir.path().join(entry.file_name())).unwrap();
+            }
+        }
+        std::fs::write(dir.path().join("terraform.tfvars"), tfvars).unwrap();
+        let out = run(&[&dir.path().display().to_string()]);
+        assert_eq!(out.code, 1, "[{name}] must fail:\n{}{}", out.stdout, out.stderr);
+        for n in needles {
+            assert!(out.stdout.contains(n), "[{name}] expected {n:?} in:\n{}", out.stdout);
+        }
+    }
 }
