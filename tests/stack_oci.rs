@@ -402,6 +402,8 @@ fn task(args: &[&str], envs: &[(&str, &str)]) -> Run {
         .current_dir(repo())
         .stdin(Stdio::null())
         .env("CHECKPOINT_DISABLE", "1")
+        // go-task colours its output when CI is set; the assertions read plain text.
+        .env("NO_COLOR", "1")
         .env_remove("TF_LOG")
         .env_remove("TOFU")
         .env_remove("STACK")
