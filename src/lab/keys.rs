@@ -49,6 +49,11 @@ pub(crate) fn uuid_v4() -> String {
     let lo = random_u64().to_le_bytes();
     b[..8].copy_from_slice(&hi);
     b[8..].copy_from_slice(&lo);
+    uuid_v4_from(b)
+}
+
+/// Random bytes `b` as an RFC 4122 version-4 UUID, lowercase (sets the version and variant bits).
+pub(crate) fn uuid_v4_from(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

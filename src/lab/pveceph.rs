@@ -10,8 +10,10 @@
 //! no-subscription` uses the enterprise repository, which answers 401: the apt lines the lab
 //! prints for that are apt's usual wording (a lab approximation, marked below).
 
+use tokio::sync::OwnedMutexGuard;
+
 use super::ceph::{Ceph, Osd, Pool};
-use super::host::{HostRef, Outcome};
+use super::pvecm::node_of;
 use super::shell::{die, usage_error, Args, Ctx, Proc};
 use super::world::World;
 use super::LabInner;
@@ -36,13 +38,6 @@ fn ceph_slot(w: &mut World, node: usize) -> Option<&mut Option<Ceph>> {
 /// Node names and up flags for health computation.
 fn view(w: &World) -> Vec<(String, bool)> {
     w.nodes.iter().map(|n| (n.name.clone(), n.online)).collect()
-}
-
-fn node_of(ctx: &Ctx) -> usize {
-    match ctx.host {
-        HostRef::Node(i) => i,
-        HostRef::Bastion => usize::MAX,
-    }
 }
 
 /// The arm64 release list: only tentacle is built for arm64 (Releases.pm).
@@ -172,13 +167,8 @@ async fn install(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         ));
     }
     p.out("start installation\n");
-    match ctx
-        .step(ctx.host, "pveceph.install", "pveceph.install", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pveceph.install", p, die).await {
+        return code;
     }
     if !works {
         // apt's wording when the ceph packages have no candidate (lab approximation).
@@ -271,21 +261,12 @@ async fn init(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
     if let Err(c) = require_quorum(ctx, p) {
         return c;
     }
-    let cluster = ctx.lab.world().nodes.get(node).and_then(|n| n.cluster);
-    let _lock = match cluster {
-        Some(c) => match super::pvecm::cfs_lock(&ctx.lab, c, "ceph.conf").await {
-            Ok(g) => Some(g),
-            Err(e) => return die(p, &e),
-        },
-        None => None,
+    let _lock = match ceph_conf_lock(ctx, node).await {
+        Ok(g) => g,
+        Err(e) => return die(p, &e),
     };
-    match ctx
-        .step(ctx.host, "pveceph.init", "pveceph.init", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pveceph.init", p, die).await {
+        return code;
     }
     let mut w = ctx.lab.world();
     let my_ip = w
@@ -311,6 +292,24 @@ async fn init(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         ));
     }
     0
+}
+
+/// Takes the cfs lock on `ceph.conf` when `node` is in a cluster.
+async fn ceph_conf_lock(ctx: &Ctx, node: usize) -> Result<Option<OwnedMutexGuard<()>>, String> {
+    let cluster = ctx.lab.world().nodes.get(node).and_then(|n| n.cluster);
+    match cluster {
+        Some(c) => super::pvecm::cfs_lock(&ctx.lab, c, "ceph.conf")
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What creating manager `id` prints (Services.pm `create_mgr`).
+fn mgr_created(id: &str) -> String {
+    format!(
+        "creating manager directory '/var/lib/ceph/mgr/ceph-{id}'\ncreating keys for 'mgr.{id}'\nsetting owner for directory\nenabling service 'ceph-mgr@{id}.service'\nstarting service 'ceph-mgr@{id}.service'\n"
+    )
 }
 
 fn check_inited(ctx: &Ctx, p: &mut Proc) -> Result<(), i32> {
@@ -385,18 +384,12 @@ async fn mon_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
     if exists {
         return die(p, &format!("monitor '{monid}' already exists"));
     }
-    let cluster = ctx.lab.world().nodes.get(node).and_then(|n| n.cluster);
-    let _lock = match cluster {
-        Some(c) => match super::pvecm::cfs_lock(&ctx.lab, c, "ceph.conf").await {
-            Ok(g) => Some(g),
-            Err(e) => return die(p, &e),
-        },
-        None => None,
+    let _lock = match ceph_conf_lock(ctx, node).await {
+        Ok(g) => g,
+        Err(e) => return die(p, &e),
     };
-    match ctx.step(ctx.host, "pveceph.mon", "pveceph.mon", 1.0).await {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pveceph.mon", p, die).await {
+        return code;
     }
     let first = {
         let mut w = ctx.lab.world();
@@ -415,9 +408,7 @@ async fn mon_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         p.out("creating new monitor keyring\n");
     }
     if first {
-        p.out(&format!(
-            "creating manager directory '/var/lib/ceph/mgr/ceph-{name}'\ncreating keys for 'mgr.{name}'\nsetting owner for directory\nenabling service 'ceph-mgr@{name}.service'\nstarting service 'ceph-mgr@{name}.service'\n"
-        ));
+        p.out(&mgr_created(&name));
     }
     p.out("Configuring keyring for ceph-crash.service\n");
     0
@@ -450,10 +441,8 @@ async fn mgr_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
             &format!("ceph manager directory '/var/lib/ceph/mgr/ceph-{id}' already exists"),
         );
     }
-    match ctx.step(ctx.host, "pveceph.mgr", "pveceph.mgr", 1.0).await {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pveceph.mgr", p, die).await {
+        return code;
     }
     {
         let mut w = ctx.lab.world();
@@ -461,9 +450,7 @@ async fn mgr_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
             c.mgrs.push(node);
         }
     }
-    p.out(&format!(
-        "creating manager directory '/var/lib/ceph/mgr/ceph-{id}'\ncreating keys for 'mgr.{id}'\nsetting owner for directory\nenabling service 'ceph-mgr@{id}.service'\nstarting service 'ceph-mgr@{id}.service'\n"
-    ));
+    p.out(&mgr_created(&id));
     0
 }
 
@@ -512,10 +499,8 @@ async fn osd_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
     p.out(&format!(
         "create OSD on {dev} (bluestore)\nwipe disk/partition: {dev}\n"
     ));
-    match ctx.step(ctx.host, "pveceph.osd", "pveceph.osd", 1.0).await {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pveceph.osd", p, die).await {
+        return code;
     }
     let id = add_osd(&ctx.lab, node, size);
     match id {
@@ -607,13 +592,11 @@ async fn pool_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
     {
         return die(p, &format!("pool '{name}' already exists"));
     }
-    match ctx
-        .step(ctx.host, "pveceph.pool", "pveceph.pool", 1.0)
+    if let Some(code) = ctx
+        .cli_step("pveceph.pool", p, super::shell::task_error)
         .await
     {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return super::shell::task_error(p, &m),
-        Outcome::Dropped => return 255,
+        return code;
     }
     {
         let mut w = ctx.lab.world();
@@ -851,13 +834,12 @@ pub(crate) async fn ceph_volume(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32
         }
     };
     p.out("Running command: /usr/bin/ceph-authtool --gen-print-key\n");
-    match ctx.step(ctx.host, "pveceph.osd", "pveceph.osd", 1.0).await {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => {
-            p.err(&format!("--> RuntimeError: {m}\n"));
-            return 1;
-        }
-        Outcome::Dropped => return 255,
+    let runtime_error = |p: &mut Proc, m: &str| {
+        p.err(&format!("--> RuntimeError: {m}\n"));
+        1
+    };
+    if let Some(code) = ctx.cli_step("pveceph.osd", p, runtime_error).await {
+        return code;
     }
     let Some(id) = add_osd(&ctx.lab, node, size) else {
         return 1;

@@ -94,7 +94,8 @@ pub(crate) async fn cfs_lock(
 const NO_CONF: &str =
     "Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?";
 
-fn node_of(ctx: &Ctx) -> usize {
+/// The node index of the host a command runs on (`usize::MAX` on the bastion).
+pub(super) fn node_of(ctx: &Ctx) -> usize {
     match ctx.host {
         HostRef::Node(i) => i,
         HostRef::Bastion => usize::MAX,
@@ -180,13 +181,8 @@ async fn create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
     };
     p.out("Corosync Cluster Engine Authentication key generator.\nGathering 2048 bits for key from /dev/urandom.\nWriting corosync key to /etc/corosync/authkey.\n");
     p.out("Writing corosync config to /etc/pve/corosync.conf\n");
-    match ctx
-        .step(ctx.host, "pvecm.create", "pvecm.create", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return task_error(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pvecm.create", p, task_error).await {
+        return code;
     }
     {
         let mut w = ctx.lab.world();
@@ -450,14 +446,7 @@ async fn addnode(ctx: &Ctx, target: usize, me: usize, a: &Args) -> Result<usize,
     } else {
         None
     };
-    match ctx
-        .step(HostRef::Node(target), "pvecm.addnode", "pvecm.addnode", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return Err(m),
-        Outcome::Dropped => return Err("connection dropped".into()),
-    }
+    join_step(ctx, HostRef::Node(target), "pvecm.addnode").await?;
     let mut w = lab.world();
     let me_name = w.nodes.get(me).map(|n| n.name.clone()).unwrap_or_default();
     let force = a.flag("force") || a.flag("use_ssh");
@@ -494,6 +483,15 @@ async fn addnode(ctx: &Ctx, target: usize, me: usize, a: &Args) -> Result<usize,
     Ok(cluster)
 }
 
+/// A join step on `on`: an injected failure's message, or "connection dropped", is the error.
+async fn join_step(ctx: &Ctx, on: HostRef, name: &str) -> Result<(), String> {
+    match ctx.step(on, name, name, 1.0).await {
+        Outcome::Proceed => Ok(()),
+        Outcome::Fail(m, _) => Err(m),
+        Outcome::Dropped => Err("connection dropped".into()),
+    }
+}
+
 /// `finish_join` (Setup.pm) on the joining node.
 async fn finish_join(ctx: &Ctx, me: usize, cluster: usize, p: &mut Proc) -> Result<(), String> {
     {
@@ -506,14 +504,7 @@ async fn finish_join(ctx: &Ctx, me: usize, cluster: usize, p: &mut Proc) -> Resu
         }
     }
     p.out("stopping pve-cluster service\n");
-    match ctx
-        .step(ctx.host, "pvecm.finish_join", "pvecm.finish_join", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return Err(m),
-        Outcome::Dropped => return Err("connection dropped".into()),
-    }
+    join_step(ctx, ctx.host, "pvecm.finish_join").await?;
     {
         let mut w = ctx.lab.world();
         if let Some(c) = w.clusters.get_mut(cluster) {
@@ -780,13 +771,8 @@ async fn delnode(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         Ok(g) => g,
         Err(e) => return die(p, &e),
     };
-    match ctx
-        .step(ctx.host, "pvecm.delnode", "pvecm.delnode", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pvecm.delnode", p, die).await {
+        return code;
     }
     let mut w = ctx.lab.world();
     let idx = w
@@ -919,13 +905,8 @@ async fn qdevice(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         p.out("bash: line 1: corosync-qnetd-certutil: command not found\n");
         return die(p, &format!("command 'ssh -o BatchMode=yes -lroot {addr} corosync-qnetd-certutil -i' failed: exit code 127"));
     }
-    match ctx
-        .step(ctx.host, "pvecm.qdevice", "pvecm.qdevice", 1.0)
-        .await
-    {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pvecm.qdevice", p, die).await {
+        return code;
     }
     // The qdevice daemons connect to qnetd on TCP 5403; the lab opens a real connection to its
     // stand-in, on loopback only.

@@ -226,6 +226,22 @@ impl Ctx {
         );
         outcome
     }
+
+    /// [`Ctx::step`] on this host for a CLI command whose step and latency are both `name`:
+    /// `None` to go on, else the exit status — 255 if the connection dropped, or what `fail`
+    /// makes of an injected failure's message.
+    pub(crate) async fn cli_step(
+        &self,
+        name: &str,
+        p: &mut Proc,
+        fail: fn(&mut Proc, &str) -> i32,
+    ) -> Option<i32> {
+        match self.step(self.host, name, name, 1.0).await {
+            Outcome::Proceed => None,
+            Outcome::Fail(m, _) => Some(fail(p, &m)),
+            Outcome::Dropped => Some(255),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1334,10 +1350,8 @@ async fn pveum(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
     {
         return die(p, "cluster not ready - no quorum?");
     }
-    match ctx.step(ctx.host, "pveum.token", "pveum.token", 1.0).await {
-        Outcome::Proceed => {}
-        Outcome::Fail(m, _) => return die(p, &m),
-        Outcome::Dropped => return 255,
+    if let Some(code) = ctx.cli_step("pveum.token", p, die).await {
+        return code;
     }
     let mut w = ctx.lab.world();
     let Some(access) = w.access_mut(node) else {

@@ -120,6 +120,23 @@ impl Handler {
         }
     }
 
+    /// Answers an exec or shell request: failure on an unknown channel, else success and
+    /// [`Handler::start`].
+    fn start_request(
+        &mut self,
+        channel: ChannelId,
+        line: Option<String>,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        if !self.channels.contains_key(&channel) {
+            session.channel_failure(channel)?;
+            return Ok(());
+        }
+        session.channel_success(channel)?;
+        self.start(channel, line, session);
+        Ok(())
+    }
+
     /// Runs `line` (or an interactive shell when `None`) on `channel`.
     fn start(&mut self, channel: ChannelId, line: Option<String>, session: &mut Session) {
         let Some(state) = self.channels.get_mut(&channel) else {
@@ -316,14 +333,8 @@ impl russh::server::Handler for Handler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if !self.channels.contains_key(&channel) {
-            session.channel_failure(channel)?;
-            return Ok(());
-        }
-        session.channel_success(channel)?;
         let line = String::from_utf8_lossy(data).to_string();
-        self.start(channel, Some(line), session);
-        Ok(())
+        self.start_request(channel, Some(line), session)
     }
 
     async fn shell_request(
@@ -331,13 +342,7 @@ impl russh::server::Handler for Handler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if !self.channels.contains_key(&channel) {
-            session.channel_failure(channel)?;
-            return Ok(());
-        }
-        session.channel_success(channel)?;
-        self.start(channel, None, session);
-        Ok(())
+        self.start_request(channel, None, session)
     }
 
     async fn subsystem_request(

@@ -437,11 +437,7 @@ async fn node_route(
         ("GET", ["qemu", id, "agent", _]) => {
             let vmid = vm_exists(lab, node, id)?;
             let w = lab.world();
-            let vm = w
-                .nodes
-                .get(node)
-                .and_then(|n| n.vms.get(&vmid))
-                .ok_or_else(|| die("no such VM"))?;
+            let vm = vm_in(&w, node, vmid)?;
             if vm.status != VmStatus::Running {
                 return Err(die(format!("VM {vmid} is not running")));
             }

@@ -92,6 +92,33 @@ pub(super) fn start_problem(
     None
 }
 
+/// [`task_step`] named `name` (step and latency) inside task `upid`: `true` to go on; else the
+/// task has ended, with an injected failure's message (also logged when `log`) or
+/// "interrupted by signal".
+pub(super) async fn task_step_or_end(
+    lab: &Arc<LabInner>,
+    node: usize,
+    name: &str,
+    upid: &str,
+    log: bool,
+) -> bool {
+    match task_step(lab, node, name, name, 1.0).await {
+        Outcome::Proceed => true,
+        Outcome::Fail(m, _) => {
+            let mut w = lab.world();
+            if log {
+                w.task_log(upid, &m);
+            }
+            w.task_finish(upid, &m);
+            false
+        }
+        Outcome::Dropped => {
+            lab.world().task_finish(upid, "interrupted by signal");
+            false
+        }
+    }
+}
+
 /// Starts `vmid` as a `qmstart` task; returns the UPID.
 pub(crate) fn spawn_start(lab: &Arc<LabInner>, node: usize, vmid: u32, user: &str) -> ApiResult {
     let upid = {
@@ -112,18 +139,8 @@ pub(crate) fn spawn_start(lab: &Arc<LabInner>, node: usize, vmid: u32, user: &st
     let lab2 = lab.clone();
     let upid2 = upid.clone();
     lab.tracker.spawn(async move {
-        match task_step(&lab2, node, "qm.start", "qm.start", 1.0).await {
-            Outcome::Proceed => {}
-            Outcome::Fail(m, _) => {
-                let mut w = lab2.world();
-                w.task_log(&upid2, &m);
-                w.task_finish(&upid2, &m);
-                return;
-            }
-            Outcome::Dropped => {
-                lab2.world().task_finish(&upid2, "interrupted by signal");
-                return;
-            }
+        if !task_step_or_end(&lab2, node, "qm.start", &upid2, true).await {
+            return;
         }
         run_start(&lab2, node, vmid, Some(&upid2)).await;
     });
@@ -304,16 +321,8 @@ pub(super) fn spawn_stop(
     let lab2 = lab.clone();
     let upid2 = upid.clone();
     lab.tracker.spawn(async move {
-        match task_step(&lab2, node, "qm.stop", "qm.stop", 1.0).await {
-            Outcome::Proceed => {}
-            Outcome::Fail(m, _) => {
-                lab2.world().task_finish(&upid2, &m);
-                return;
-            }
-            Outcome::Dropped => {
-                lab2.world().task_finish(&upid2, "interrupted by signal");
-                return;
-            }
+        if !task_step_or_end(&lab2, node, "qm.stop", &upid2, false).await {
+            return;
         }
         halt(&lab2, node, vmid).await;
         lab2.world().task_finish(&upid2, "OK");
@@ -350,12 +359,7 @@ pub(super) fn qemu_destroy(lab: &Arc<LabInner>, node: usize, id: &str, user: &st
     let vmid = vm_exists(lab, node, id)?;
     let upid = {
         let mut w = lab.world();
-        let vm = w
-            .nodes
-            .get(node)
-            .and_then(|n| n.vms.get(&vmid))
-            .cloned()
-            .ok_or_else(|| die("no such VM"))?;
+        let vm = vm_in(&w, node, vmid)?.clone();
         if vm.status == VmStatus::Running {
             return Err(die(format!("VM {vmid} is running - destroy failed")));
         }

@@ -131,14 +131,17 @@ pub(super) fn qemu_list(lab: &LabInner, node: usize) -> ApiResult {
     Ok(Value::Array(v))
 }
 
+/// `k` is `prefix` and a number no higher than `max`: `scsi5` for `("scsi", 30)`.
+fn numbered(k: &str, prefix: &str, max: u32) -> bool {
+    k.strip_prefix(prefix)
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(|n| n <= max)
+        .unwrap_or(false)
+}
+
 /// Drive keys: `ide0-3`, `sata0-5`, `scsi0-30`, `virtio0-15`, `efidisk0`, `tpmstate0`.
 pub(super) fn is_drive(k: &str) -> bool {
-    let check = |prefix: &str, max: u32| {
-        k.strip_prefix(prefix)
-            .and_then(|n| n.parse::<u32>().ok())
-            .map(|n| n <= max)
-            .unwrap_or(false)
-    };
+    let check = |prefix: &str, max: u32| numbered(k, prefix, max);
     check("ide", 3)
         || check("sata", 5)
         || check("scsi", 30)
@@ -146,6 +149,16 @@ pub(super) fn is_drive(k: &str) -> bool {
         || k == "efidisk0"
         || k == "tpmstate0"
 }
+
+/// Parameters of a config update that steer it rather than set an option.
+const UPDATE_CONTROL: &[&str] = &[
+    "digest",
+    "delete",
+    "revert",
+    "skiplock",
+    "force",
+    "background_delay",
+];
 
 /// Options the lab knows for `POST /nodes/{node}/qemu` (qm.conf.5, research §C.3).
 pub(super) fn known_option(k: &str) -> bool {
@@ -202,12 +215,6 @@ pub(super) fn known_option(k: &str) -> bool {
         "args",
         "autostart",
         "freeze",
-        "digest",
-        "delete",
-        "revert",
-        "skiplock",
-        "force",
-        "background_delay",
         "hookscript",
         "serial0",
         "serial1",
@@ -221,15 +228,10 @@ pub(super) fn known_option(k: &str) -> bool {
         "migrate_downtime",
         "migrate_speed",
     ];
-    if PLAIN.contains(&k) || is_drive(k) {
+    if PLAIN.contains(&k) || UPDATE_CONTROL.contains(&k) || is_drive(k) {
         return true;
     }
-    let numbered = |prefix: &str, max: u32| {
-        k.strip_prefix(prefix)
-            .and_then(|n| n.parse::<u32>().ok())
-            .map(|n| n <= max)
-            .unwrap_or(false)
-    };
+    let numbered = |prefix: &str, max: u32| numbered(k, prefix, max);
     numbered("net", 31)
         || numbered("ipconfig", 31)
         || numbered("hostpci", 15)
@@ -661,14 +663,18 @@ pub(super) fn qemu_create(
     Ok(json!(upid))
 }
 
+/// VM `vmid` on `node`, or "no such VM".
+pub(super) fn vm_in(w: &World, node: usize, vmid: u32) -> Result<&Vm, ApiError> {
+    w.nodes
+        .get(node)
+        .and_then(|n| n.vms.get(&vmid))
+        .ok_or_else(|| die("no such VM"))
+}
+
 pub(super) fn qemu_config(lab: &LabInner, node: usize, id: &str) -> ApiResult {
     let vmid = vm_exists(lab, node, id)?;
     let w = lab.world();
-    let vm = w
-        .nodes
-        .get(node)
-        .and_then(|n| n.vms.get(&vmid))
-        .ok_or_else(|| die("no such VM"))?;
+    let vm = vm_in(&w, node, vmid)?;
     let mut obj = serde_json::Map::new();
     for (k, v) in &vm.config {
         // Values come from the config file, so numbers are strings here too.
@@ -712,12 +718,7 @@ pub(super) fn qemu_update(
         ));
     }
     let mut w = lab.world();
-    let vm = w
-        .nodes
-        .get(node)
-        .and_then(|n| n.vms.get(&vmid))
-        .cloned()
-        .ok_or_else(|| die("no such VM"))?;
+    let vm = vm_in(&w, node, vmid)?.clone();
     if let Some(l) = &vm.lock {
         if p.get("skiplock").map(String::as_str) != Some("1") {
             return Err(die(format!("VM is locked ({l})")));
@@ -733,17 +734,7 @@ pub(super) fn qemu_update(
     let mut conf = vm.config.clone();
     let mut upd: BTreeMap<String, String> = p
         .iter()
-        .filter(|(k, _)| {
-            ![
-                "digest",
-                "delete",
-                "revert",
-                "skiplock",
-                "force",
-                "background_delay",
-            ]
-            .contains(&k.as_str())
-        })
+        .filter(|(k, _)| !UPDATE_CONTROL.contains(&k.as_str()))
         .map(|(k, v)| {
             (
                 k.clone(),
@@ -779,11 +770,7 @@ pub(super) fn qemu_update(
 pub(super) fn qemu_current(lab: &LabInner, node: usize, id: &str) -> ApiResult {
     let vmid = vm_exists(lab, node, id)?;
     let w = lab.world();
-    let vm = w
-        .nodes
-        .get(node)
-        .and_then(|n| n.vms.get(&vmid))
-        .ok_or_else(|| die("no such VM"))?;
+    let vm = vm_in(&w, node, vmid)?;
     let agent = vm
         .config
         .get("agent")
@@ -817,11 +804,7 @@ pub(super) fn qemu_action(
     let vmid = vm_exists(lab, node, id)?;
     let (running, lock) = {
         let w = lab.world();
-        let vm = w
-            .nodes
-            .get(node)
-            .and_then(|n| n.vms.get(&vmid))
-            .ok_or_else(|| die("no such VM"))?;
+        let vm = vm_in(&w, node, vmid)?;
         (vm.status == VmStatus::Running, vm.lock.clone())
     };
     if let Some(l) = lock {
@@ -829,27 +812,14 @@ pub(super) fn qemu_action(
     }
     match action {
         "start" => spawn_start(lab, node, vmid, user),
-        "stop" | "shutdown" => {
+        "stop" | "shutdown" | "reboot" | "reset" => {
             if !running {
                 return Err(die(format!("VM {vmid} not running")));
             }
-            let kind = if action == "stop" {
-                "qmstop"
-            } else {
-                "qmshutdown"
-            };
-            Ok(json!(spawn_stop(lab, node, vmid, user, kind, false)))
-        }
-        "reboot" | "reset" => {
-            if !running {
-                return Err(die(format!("VM {vmid} not running")));
-            }
-            let kind = if action == "reboot" {
-                "qmreboot"
-            } else {
-                "qmreset"
-            };
-            Ok(json!(spawn_stop(lab, node, vmid, user, kind, true)))
+            // The task type is `qm` and the action; reboot and reset start the VM again.
+            let kind = format!("qm{action}");
+            let restart = matches!(action, "reboot" | "reset");
+            Ok(json!(spawn_stop(lab, node, vmid, user, &kind, restart)))
         }
         _ => Err(not_implemented(req, rel)),
     }

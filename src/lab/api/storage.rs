@@ -341,18 +341,8 @@ pub(super) fn download_url(
         let path = local_path(&volid);
         lab2.world()
             .task_log(&upid2, &format!("downloading {url} to {path}"));
-        match task_step(&lab2, node, "storage.download", "storage.download", 1.0).await {
-            Outcome::Proceed => {}
-            Outcome::Fail(m, _) => {
-                let mut w = lab2.world();
-                w.task_log(&upid2, &m);
-                w.task_finish(&upid2, &m);
-                return;
-            }
-            Outcome::Dropped => {
-                lab2.world().task_finish(&upid2, "interrupted by signal");
-                return;
-            }
+        if !task_step_or_end(&lab2, node, "storage.download", &upid2, true).await {
+            return;
         }
         let mut w = lab2.world();
         if let Some(c) = compression {
@@ -365,23 +355,36 @@ pub(super) fn download_url(
             1300 << 20
         };
         w.task_log(&upid2, &format!("download of '{url}' to '{path}' finished"));
-        if let Some(n) = w.nodes.get_mut(node) {
-            n.volumes.insert(
-                volid.clone(),
-                Volume {
-                    volid,
-                    content: content.clone(),
-                    format: format_of(&filename),
-                    size,
-                    ctime: world::now_secs(),
-                    data: None,
-                    vmid: None,
-                },
-            );
-        }
+        add_file(&mut w, node, volid, content, &filename, size, None);
         w.task_finish(&upid2, "OK");
     });
     Ok(json!(upid))
+}
+
+/// Adds a downloaded or uploaded file `filename` to `node`'s storage as volume `volid`.
+fn add_file(
+    w: &mut World,
+    node: usize,
+    volid: String,
+    content: String,
+    filename: &str,
+    size: u64,
+    data: Option<Arc<Vec<u8>>>,
+) {
+    if let Some(n) = w.nodes.get_mut(node) {
+        n.volumes.insert(
+            volid.clone(),
+            Volume {
+                volid,
+                content,
+                format: format_of(filename),
+                size,
+                ctime: world::now_secs(),
+                data,
+                vmid: None,
+            },
+        );
+    }
 }
 
 /// ISOs up to this size keep their bytes, so a `cidata` volume can be read at VM start.
@@ -472,20 +475,7 @@ pub(super) fn upload(
     w.task_log(&upid, &format!("target node: {node_name}"));
     w.task_log(&upid, &format!("target file: {}", local_path(&volid)));
     w.task_log(&upid, &format!("file size is: {size}"));
-    if let Some(n) = w.nodes.get_mut(node) {
-        n.volumes.insert(
-            volid.clone(),
-            Volume {
-                volid,
-                content,
-                format: format_of(&filename),
-                size,
-                ctime: world::now_secs(),
-                data,
-                vmid: None,
-            },
-        );
-    }
+    add_file(&mut w, node, volid, content, &filename, size, data);
     w.task_finish(&upid, "OK");
     Ok(json!(upid))
 }

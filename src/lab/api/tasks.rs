@@ -24,20 +24,30 @@ pub(super) fn task_json(t: &world::Task, node: &str) -> Value {
     v
 }
 
-pub(super) fn task_status(lab: &LabInner, node: usize, upid: &str) -> ApiResult {
+/// Node `node` and its task `upid`, once `upid` parses.
+fn find_task<'a>(
+    w: &'a World,
+    node: usize,
+    upid: &str,
+) -> Result<(&'a world::Node, &'a world::Task), ApiError> {
     if !upid_valid(upid) {
         return Err(param_err(
             "upid",
             format!("unable to parse worker upid '{upid}'"),
         ));
     }
-    let w = lab.world();
     let n = w.nodes.get(node).ok_or_else(|| die("no such node"))?;
     let t = n
         .tasks
         .iter()
         .find(|t| t.upid == upid)
         .ok_or_else(|| die("no such task"))?;
+    Ok((n, t))
+}
+
+pub(super) fn task_status(lab: &LabInner, node: usize, upid: &str) -> ApiResult {
+    let w = lab.world();
+    let (n, t) = find_task(&w, node, upid)?;
     Ok(task_json(t, &n.name))
 }
 
@@ -47,19 +57,8 @@ pub(super) fn task_log(
     upid: &str,
     p: &BTreeMap<String, String>,
 ) -> ApiResult {
-    if !upid_valid(upid) {
-        return Err(param_err(
-            "upid",
-            format!("unable to parse worker upid '{upid}'"),
-        ));
-    }
     let w = lab.world();
-    let n = w.nodes.get(node).ok_or_else(|| die("no such node"))?;
-    let t = n
-        .tasks
-        .iter()
-        .find(|t| t.upid == upid)
-        .ok_or_else(|| die("no such task"))?;
+    let (_, t) = find_task(&w, node, upid)?;
     let start: usize = p.get("start").and_then(|s| s.parse().ok()).unwrap_or(0);
     let limit: usize = p.get("limit").and_then(|s| s.parse().ok()).unwrap_or(50);
     let lines: Vec<Value> = t

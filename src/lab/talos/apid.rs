@@ -42,7 +42,7 @@ use super::proto::storage::{
     self, storage_service_server::StorageService, storage_service_server::StorageServiceServer,
 };
 use super::timing::{pause, Step};
-use super::{lock, Fleet, TalosRelease, TrackedExec};
+use super::{accept, lock, Fleet, TalosRelease, TrackedExec};
 
 /// Talos gRPC message size limit (`constants.GRPCMaxMessageSize`, 32 MiB).
 const MAX_MESSAGE: usize = 32 << 20;
@@ -78,11 +78,7 @@ pub(crate) fn spawn_listener(
     let life = node.life.clone();
     fleet.spawn_until(power.clone(), async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                // Out of descriptors or similar: back off instead of spinning.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            };
+            let tcp = accept(&listener).await;
             let acceptor = acceptor.clone();
             let node = node.clone();
             let f2 = f.clone();

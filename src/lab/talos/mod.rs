@@ -53,6 +53,17 @@ use node::Node;
 /// apid's port (`pkg/machinery/constants/constants.go` `ApidPort`).
 pub const APID_PORT: u16 = 50000;
 
+/// The next connection on `listener`.
+pub(crate) async fn accept(listener: &tokio::net::TcpListener) -> tokio::net::TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, _)) => return tcp,
+            // Out of descriptors or similar: back off instead of spinning.
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Locks a mutex; a panic elsewhere never poisons the lab for good.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -476,23 +487,22 @@ impl TalosFleet {
         })
     }
 
+    /// The node at `address`, or [`TalosError::NoSuchNode`].
+    fn known_node(&self, address: Ipv4Addr) -> Result<Arc<Node>, TalosError> {
+        self.inner
+            .node_at(address)
+            .ok_or(TalosError::NoSuchNode(address))
+    }
+
     /// Powers a node off (like a VM stop): its sockets close at once.
     pub fn halt(&self, address: Ipv4Addr) -> Result<(), TalosError> {
-        let node = self
-            .inner
-            .node_at(address)
-            .ok_or(TalosError::NoSuchNode(address))?;
-        node.halt(&self.inner);
+        self.known_node(address)?.halt(&self.inner);
         Ok(())
     }
 
     /// Reboots a node (apid goes away for the reboot time).
     pub fn reboot(&self, address: Ipv4Addr) -> Result<(), TalosError> {
-        let node = self
-            .inner
-            .node_at(address)
-            .ok_or(TalosError::NoSuchNode(address))?;
-        node.reboot(&self.inner);
+        self.known_node(address)?.reboot(&self.inner);
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::super::fault::FaultKind;
 use super::super::pki::{peer_name, PeerName};
 use super::super::timing::{pause, Step};
-use super::super::{lock, Fleet, TrackedExec};
+use super::super::{accept, lock, Fleet, TrackedExec};
 use super::resources::ResourceInfo;
 use super::store::{KubeError, PatchType, WriteOpts};
 use super::Cluster;
@@ -55,11 +55,7 @@ pub(crate) fn spawn_server(
     let tok = token.clone();
     fleet.spawn_until(token, async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                // Out of descriptors or similar: back off instead of spinning.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            };
+            let tcp = accept(&listener).await;
             let acceptor = acceptor.clone();
             let cluster = cluster.clone();
             let f2 = f.clone();

@@ -281,29 +281,38 @@ fn host_of(authority_and_path: &str) -> Option<Ipv4Addr> {
     host.parse().ok()
 }
 
+/// A kube-system DaemonSet `name` on every node (host network, tolerating all taints) with
+/// its ServiceAccount `app`, which also names its `k8s-app` label.
+fn node_daemonset(app: &str, name: &str, image: &str) -> [Value; 2] {
+    let tolerate_all = json!([{"operator": "Exists"}]);
+    [
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": app, "namespace": "kube-system"}}),
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": app, "tier": "node"}},
+            "spec": {"selector": {"matchLabels": {"k8s-app": app}},
+                     "template": {"metadata": {"labels": {"k8s-app": app, "tier": "node"}},
+                                  "spec": {"hostNetwork": true, "priorityClassName": "system-node-critical", "serviceAccountName": app,
+                                           "tolerations": tolerate_all,
+                                           "containers": [{"name": name, "image": image}]}}}}),
+    ]
+}
+
 /// The objects Talos deploys itself (trimmed to what clients look at).
 fn talos_objects(config: &MachineConfig) -> Vec<Value> {
     let mut out = Vec::new();
-    let tolerate_all = json!([{"operator": "Exists"}]);
     if config.cni_name == "flannel" {
-        out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "flannel", "namespace": "kube-system"}}));
-        out.push(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-            "metadata": {"name": "kube-flannel", "namespace": "kube-system", "labels": {"k8s-app": "flannel", "tier": "node"}},
-            "spec": {"selector": {"matchLabels": {"k8s-app": "flannel"}},
-                     "template": {"metadata": {"labels": {"k8s-app": "flannel", "tier": "node"}},
-                                  "spec": {"hostNetwork": true, "priorityClassName": "system-node-critical", "serviceAccountName": "flannel",
-                                           "tolerations": tolerate_all,
-                                           "containers": [{"name": "kube-flannel", "image": "ghcr.io/siderolabs/flannel:v0.27.4"}]}}}}));
+        out.extend(node_daemonset(
+            "flannel",
+            "kube-flannel",
+            "ghcr.io/siderolabs/flannel:v0.27.4",
+        ));
     }
     if !config.proxy_disabled {
-        out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kube-proxy", "namespace": "kube-system"}}));
-        out.push(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-            "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy", "tier": "node"}},
-            "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
-                     "template": {"metadata": {"labels": {"k8s-app": "kube-proxy", "tier": "node"}},
-                                  "spec": {"hostNetwork": true, "priorityClassName": "system-node-critical", "serviceAccountName": "kube-proxy",
-                                           "tolerations": tolerate_all,
-                                           "containers": [{"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy"}]}}}}));
+        out.extend(node_daemonset(
+            "kube-proxy",
+            "kube-proxy",
+            "registry.k8s.io/kube-proxy",
+        ));
     }
     if !config.coredns_disabled {
         out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "coredns", "namespace": "kube-system"}}));

@@ -464,17 +464,7 @@ pub(crate) fn now_rfc3339() -> String {
 fn new_uid() -> String {
     let mut b = [0u8; 16];
     let _ = getrandom::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    super::super::super::keys::uuid_v4_from(b)
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
