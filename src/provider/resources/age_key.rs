@@ -93,16 +93,16 @@ impl Resource for AgeKey {
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest, resp: &mut StateResponse) {
-        // The key lives only in state. Re-derive the public half so a hand-edited state shows
-        // as drift rather than as a silently wrong recipient.
+        // The key lives only in state, so there is nothing to refresh. A hand-edited secret
+        // that no longer parses is reported; re-deriving the public half on every refresh
+        // would cost a curve multiplication per key per plan for no drift a user can cause.
         let Some(secret) = req.current.attr(attr::PRIVATE_KEY).as_str() else { return };
-        match age::x25519::Identity::from_str(secret) {
-            Ok(identity) => resp.state = AgeKey::state(&identity, req.current.attr(attr::KEEPERS).clone()),
-            Err(_) => resp.diagnostics.error_at(
+        if age::x25519::Identity::from_str(secret).is_err() {
+            resp.diagnostics.error_at(
                 AttributePath::root(attr::PRIVATE_KEY),
                 "Invalid Age Key In State",
                 "The stored private_key is not an age X25519 secret key. Restore the state from a backup, or taint the resource to generate a new key.",
-            ),
+            );
         }
     }
 
