@@ -10,6 +10,7 @@
 //! the provider's allocation names and data source schema (constants, no I/O).
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::config::{Blk, Instance, Loc, Module, View};
 use super::unit::{ItemSites, Site, Stage, Unit};
@@ -195,7 +196,7 @@ fn provider_tier(m: &Module) -> (Option<Tier>, String) {
 // One block instance being read into a unit.
 struct Reader<'a> {
     m: &'a Module,
-    address: String,
+    address: Rc<str>,
 }
 
 impl Reader<'_> {
@@ -203,7 +204,7 @@ impl Reader<'_> {
         Site {
             loc: view.loc_of(name),
             address: self.address.clone(),
-            attr: Some(view.path_of(name)),
+            attr: Some(view.path_of(name).into()),
         }
     }
 
@@ -218,7 +219,7 @@ impl Reader<'_> {
     ) -> (Quantity, Site, Option<Why>) {
         let Some(view) = view else {
             let site = Site {
-                attr: Some(format!("{path}.{name}")),
+                attr: Some(format!("{path}.{name}").into()),
                 ..fallback.clone()
             };
             return (rules::Value::Absent, site, None);
@@ -272,7 +273,7 @@ fn count_site(view: &View, inst: &Instance, address: &str) -> Site {
     };
     Site {
         loc: inst.count_loc.clone().unwrap_or_else(|| view.loc.clone()),
-        address: address.to_owned(),
+        address: address.into(),
         attr: Some(attr.into()),
     }
 }
@@ -283,8 +284,8 @@ fn resource_count_site(m: &Module, view: &View, inst: &Instance, address: &str) 
     match (&inst.count_loc, &m.call_count) {
         (None, Some((loc, call, which))) => Site {
             loc: loc.clone(),
-            address: call.clone(),
-            attr: Some((*which).to_owned()),
+            address: call.clone().into(),
+            attr: Some((*which).to_owned().into()),
         },
         _ => count_site(view, inst, address),
     }
@@ -313,7 +314,7 @@ fn resources_unit(root: &Module) -> Unit {
             file: root.dir.as_str().into(),
             line: None,
         },
-        address: root.dir.clone(),
+        address: root.dir.clone().into(),
         attr: None,
     };
     let mut u = Unit::new("resources", site, false, Stage::Config);
@@ -323,7 +324,7 @@ fn resources_unit(root: &Module) -> Unit {
         for note in &m.notes {
             let site = Site {
                 loc: note.loc.clone(),
-                address: note.address.clone(),
+                address: note.address.clone().into(),
                 attr: None,
             };
             u.defer(site, &[], note.text.clone());
@@ -345,11 +346,11 @@ fn resources_unit(root: &Module) -> Unit {
                 }
                 let r = Reader {
                     m,
-                    address: address.clone(),
+                    address: address.as_str().into(),
                 };
                 let block = Site {
                     loc: v.loc.clone(),
-                    address: address.clone(),
+                    address: address.as_str().into(),
                     attr: None,
                 };
                 let mut sites = ItemSites::new(block.clone());
@@ -624,8 +625,8 @@ fn schema_errors(
         if block.get(name).is_none() && !(top && META.contains(&name)) {
             let site = Site {
                 loc: view.loc_of(name),
-                address: address.to_owned(),
-                attr: Some(view.path_of(name)),
+                address: address.into(),
+                attr: Some(view.path_of(name).into()),
             };
             u.error(
                 "unsupported_argument",
@@ -647,8 +648,8 @@ fn schema_errors(
         }
         let site = Site {
             loc: view.loc.clone(),
-            address: address.to_owned(),
-            attr: Some(name.to_owned()),
+            address: address.into(),
+            attr: Some(name.to_owned().into()),
         };
         u.error(
             "unsupported_block_type",
@@ -661,8 +662,8 @@ fn schema_errors(
         if view.attr(&a.name).is_none() && view.unknown.is_none() {
             let site = Site {
                 loc: view.loc.clone(),
-                address: address.to_owned(),
-                attr: Some(view.path.clone()),
+                address: address.into(),
+                attr: Some(view.path.clone().into()),
             };
             u.error(
                 "missing_required_argument",
@@ -690,7 +691,7 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
         };
         let site = Site {
             loc: v.loc.clone(),
-            address: address.clone(),
+            address: address.as_str().into(),
             attr: None,
         };
         let mut u = Unit::new(&address, site, true, Stage::Config);
@@ -712,7 +713,7 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
         schema_errors(&mut u, &v, &schema.block, &address, true);
         let r = Reader {
             m,
-            address: address.clone(),
+            address: address.as_str().into(),
         };
 
         // The tier: the data source's own, else the provider's.
@@ -768,8 +769,8 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
                 let index = next_index(&u.allocation, *kind);
                 let block = Site {
                     loc: view.loc.clone(),
-                    address: address.clone(),
-                    attr: Some(view.path.clone()),
+                    address: address.as_str().into(),
+                    attr: Some(view.path.clone().into()),
                 };
                 let mut sites = ItemSites::new(block.clone());
                 let name = match view.value(m, "name") {
@@ -861,8 +862,8 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
             }
             let block = Site {
                 loc: v.loc_of(field),
-                address: address.clone(),
-                attr: Some(field.to_owned()),
+                address: address.as_str().into(),
+                attr: Some(field.into()),
             };
             let (n, s, w) = r.num(&mut u, Some(&v), &block, "", field);
             if n == rules::Value::Absent {
@@ -943,11 +944,7 @@ fn outputs(u: &Unit, tier: Tier, report: &Report) -> Val {
     let mut sizes = BTreeMap::new();
     for e in &report.instances {
         let sites = u.items.get(&(ItemKind::Instance, e.index));
-        let why = |attr: &str| {
-            sites
-                .and_then(|s| s.attrs.get(attr))
-                .and_then(|a| a.why.clone())
-        };
+        let why = |attr: &str| sites.and_then(|s| s.get(attr)).and_then(|a| a.why.clone());
         let name = e
             .label
             .clone()

@@ -49,6 +49,7 @@ mod collect;
 mod config;
 mod eval;
 mod funcs;
+mod json;
 mod output;
 mod plan;
 mod types;
@@ -113,18 +114,17 @@ fn run_inner(args: &[String], stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     };
     match check(&opts) {
         Ok(outcome) => {
-            // One write: stdout is line-buffered, and a report has hundreds of lines.
-            let mut report = Vec::new();
+            // Through one buffer: stdout is line-buffered, and a report has hundreds of lines
+            // (a buffer the size of the whole report would be as many fresh pages to fault in).
+            let mut report = std::io::BufWriter::with_capacity(32 * 1024, &mut *stdout);
             let written = match opts.format {
                 Format::Text => output::text(&outcome, &mut report),
-                Format::Json => {
-                    let j = output::to_json(&outcome);
-                    let text = serde_json::to_string_pretty(&j).unwrap_or_default();
-                    writeln!(report, "{text}")
-                }
+                Format::Json => output::json(&outcome, &mut report),
             }
-            .and_then(|()| stdout.write_all(&report))
-            .and_then(|()| stdout.flush());
+            .and_then(|()| report.flush());
+            // After an error the rest is dropped, not retried.
+            let _ = report.into_parts();
+            let written = written.and_then(|()| stdout.flush());
             if let Err(e) = written {
                 let _ = writeln!(stderr, "freetier check: cannot write the report: {e}");
                 return EXIT_USAGE;

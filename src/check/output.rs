@@ -6,9 +6,9 @@
 
 use std::io::Write;
 
-use serde_json::{json, Value as Json};
+use serde::Serialize;
 
-use super::unit::{Checked, Deferred, Finding, Site};
+use super::unit::{Checked, Deferred, Finding};
 use crate::rules::{format_number, Severity, Total};
 
 /// Everything one run found.
@@ -169,112 +169,180 @@ pub fn text(o: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
     )
 }
 
-fn site_json(s: &Site) -> [(&'static str, Json); 5] {
-    [
-        ("file", json!(s.loc.file.as_ref())),
-        ("line", json!(s.loc.line)),
-        ("address", json!(s.address)),
-        ("attribute", json!(s.attr)),
-        ("path", json!(s.path())),
-    ]
+// The JSON report, serialized straight from the outcome (field order is the report's): no
+// `serde_json::Value` tree is built, and the text goes into the caller's one buffer.
+
+#[derive(Serialize)]
+struct ReportJson<'o> {
+    version: u32,
+    mode: &'o str,
+    path: &'o str,
+    tier: Option<&'static str>,
+    tier_from: Option<&'o str>,
+    free: bool,
+    errors: usize,
+    warnings: usize,
+    violations: Vec<ViolationJson<'o>>,
+    deferrals: Vec<DeferralJson<'o>>,
+    totals: Vec<TotalJson<'o>>,
+    checks: Vec<CheckJson<'o>>,
 }
 
-fn num(v: Option<f64>) -> Json {
-    v.filter(|n| n.is_finite()).map_or(Json::Null, |n| json!(n))
+// A violation and a deferral start with their site's fields: file, line, address, attribute,
+// path.
+#[derive(Serialize)]
+struct ViolationJson<'o> {
+    file: &'o str,
+    line: Option<usize>,
+    address: &'o str,
+    attribute: Option<&'o str>,
+    path: String,
+    block_line: Option<usize>,
+    subject: Option<&'o str>,
+    rule: &'o str,
+    severity: &'static str,
+    summary: &'o str,
+    detail: &'o str,
+    limit: Option<f64>,
+    total: Option<f64>,
+    overrun: Option<f64>,
+    source: Option<&'static str>,
+    since: Option<&'static str>,
+    check: &'o str,
 }
 
-fn totals_json(c: &Checked) -> Json {
+#[derive(Serialize)]
+struct DeferralJson<'o> {
+    file: &'o str,
+    line: Option<usize>,
+    address: &'o str,
+    attribute: Option<&'o str>,
+    path: String,
+    subject: Option<&'o str>,
+    limits: &'o [String],
+    reason: &'o str,
+    check: &'o str,
+}
+
+#[derive(Serialize)]
+struct TotalJson<'o> {
+    key: &'static str,
+    summary: Option<&'o str>,
+    unit: &'static str,
+    limit: f64,
+    total: f64,
+    headroom: f64,
+    complete: bool,
+    display: String,
+}
+
+#[derive(Serialize)]
+struct CheckJson<'o> {
+    name: &'o str,
+    tier: Option<&'static str>,
+    tier_from: &'o str,
+    checked: bool,
+    free: bool,
+    items: usize,
+    totals: Vec<TotalJson<'o>>,
+}
+
+// A number, or null when not finite (JSON has no infinities).
+fn num(v: Option<f64>) -> Option<f64> {
+    v.filter(|n| n.is_finite())
+}
+
+fn totals_json(c: &Checked) -> Vec<TotalJson<'_>> {
     let Some(report) = &c.report else {
-        return json!([]);
+        return Vec::new();
     };
-    Json::Array(
-        report
-            .totals
-            .iter()
-            .map(|t| {
-                json!({
-                    "key": t.key.as_str(),
-                    "summary": report.tier.limit(t.key).map(|l| l.summary),
-                    "unit": t.unit.as_str(),
-                    "limit": t.limit,
-                    "total": t.total,
-                    "headroom": t.headroom,
-                    "complete": t.complete,
-                    "display": format!("{} of {}", t.unit.format(t.total), format_number(t.limit)),
-                })
-            })
-            .collect(),
-    )
+    report
+        .totals
+        .iter()
+        .map(|t| TotalJson {
+            key: t.key.as_str(),
+            summary: report.tier.limit(t.key).map(|l| l.summary),
+            unit: t.unit.as_str(),
+            limit: t.limit,
+            total: t.total,
+            headroom: t.headroom,
+            complete: t.complete,
+            display: format!("{} of {}", t.unit.format(t.total), format_number(t.limit)),
+        })
+        .collect()
 }
 
-/// The JSON report.
-pub fn to_json(o: &Outcome) -> Json {
-    let violations: Vec<Json> = o
+/// Writes the JSON report, pretty-printed, and a newline.
+pub fn json(o: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
+    let violations = o
         .sorted()
         .into_iter()
         .map(|f| {
-            let mut m = serde_json::Map::new();
-            for (k, v) in site_json(&f.site) {
-                m.insert(k.into(), v);
-            }
-            m.insert("block_line".into(), json!(f.block_loc.line));
-            m.insert("subject".into(), json!(f.subject));
-            m.insert("rule".into(), json!(f.rule));
-            m.insert("severity".into(), json!(severity(f.severity)));
-            m.insert("summary".into(), json!(f.summary));
-            m.insert("detail".into(), json!(f.detail));
             let v = f.violation.as_ref();
-            m.insert("limit".into(), num(v.and_then(|v| v.limit)));
-            m.insert("total".into(), num(v.and_then(|v| v.total)));
-            m.insert("overrun".into(), num(v.and_then(|v| v.overrun)));
-            m.insert("source".into(), json!(v.map(|v| v.source)));
-            m.insert("since".into(), json!(v.and_then(|v| v.since)));
-            m.insert("check".into(), json!(f.unit));
-            Json::Object(m)
+            ViolationJson {
+                file: &f.site.loc.file,
+                line: f.site.loc.line,
+                address: &f.site.address,
+                attribute: f.site.attr.as_deref(),
+                path: f.site.path(),
+                block_line: f.block_loc.line,
+                subject: f.subject.as_deref(),
+                rule: &f.rule,
+                severity: severity(f.severity),
+                summary: &f.summary,
+                detail: &f.detail,
+                limit: num(v.and_then(|v| v.limit)),
+                total: num(v.and_then(|v| v.total)),
+                overrun: num(v.and_then(|v| v.overrun)),
+                source: v.map(|v| v.source),
+                since: v.and_then(|v| v.since),
+                check: &f.unit,
+            }
         })
         .collect();
-    let deferrals: Vec<Json> = o
+    let deferrals = o
         .deferred()
-        .map(|d| {
-            let mut m = serde_json::Map::new();
-            for (k, v) in site_json(&d.site) {
-                m.insert(k.into(), v);
-            }
-            m.insert("subject".into(), json!(d.subject));
-            m.insert("limits".into(), json!(d.limits));
-            m.insert("reason".into(), json!(d.reason));
-            m.insert("check".into(), json!(d.unit));
-            Json::Object(m)
+        .map(|d| DeferralJson {
+            file: &d.site.loc.file,
+            line: d.site.loc.line,
+            address: &d.site.address,
+            attribute: d.site.attr.as_deref(),
+            path: d.site.path(),
+            subject: d.subject.as_deref(),
+            limits: &d.limits,
+            reason: &d.reason,
+            check: &d.unit,
         })
         .collect();
     let resources = o.checked.first();
-    let checks: Vec<Json> = o
+    let checks = o
         .checked
         .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "tier": c.tier.map(|t| t.as_str()),
-                "tier_from": c.tier_from,
-                "checked": c.report.is_some(),
-                "free": c.findings.iter().all(|f| f.severity != Severity::Error),
-                "items": c.items,
-                "totals": totals_json(c),
-            })
+        .map(|c| CheckJson {
+            name: &c.name,
+            tier: c.tier.map(|t| t.as_str()),
+            tier_from: &c.tier_from,
+            checked: c.report.is_some(),
+            free: c.findings.iter().all(|f| f.severity != Severity::Error),
+            items: c.items,
+            totals: totals_json(c),
         })
         .collect();
-    json!({
-        "version": 1,
-        "mode": o.mode,
-        "path": o.path,
-        "tier": resources.and_then(|c| c.tier).map(|t| t.as_str()),
-        "tier_from": resources.map(|c| c.tier_from.clone()),
-        "free": o.errors() == 0,
-        "errors": o.errors(),
-        "warnings": o.warnings(),
-        "violations": violations,
-        "deferrals": deferrals,
-        "totals": resources.map_or(json!([]), totals_json),
-        "checks": checks,
-    })
+    let errors = o.errors();
+    let report = ReportJson {
+        version: 1,
+        mode: o.mode,
+        path: &o.path,
+        tier: resources.and_then(|c| c.tier).map(|t| t.as_str()),
+        tier_from: resources.map(|c| c.tier_from.as_str()),
+        free: errors == 0,
+        errors,
+        warnings: o.warnings(),
+        violations,
+        deferrals,
+        totals: resources.map_or_else(Vec::new, totals_json),
+        checks,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    out.write_all(b"\n")
 }

@@ -13,21 +13,25 @@
 //!
 //! Imports `config::Loc` and `value` from this module tree, and the pure `rules`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::rc::Rc;
 
 use super::config::Loc;
 use super::value::{Val, Why};
 use crate::rules::{self, Allocation, ItemKind, Quantity, Report, Severity, Subject, Tier};
 
 /// Where something is: a place in a file, the block's address, and the attribute path in it.
+///
+/// Cheap to clone: every attribute of a block records a site, and a plan has thousands of
+/// them, so the address is shared and a fixed attribute path is not copied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Site {
     /// File and line (no line for plan JSON).
     pub loc: Loc,
     /// `oci_core_instance.node["b"]`, `data.freetier_allocation.stack`.
-    pub address: String,
+    pub address: Rc<str>,
     /// `shape_config.ocpus`, `instance[1].ocpus`; `None` for the block itself.
-    pub attr: Option<String>,
+    pub attr: Option<Cow<'static, str>>,
 }
 
 impl Site {
@@ -35,7 +39,7 @@ impl Site {
     pub fn path(&self) -> String {
         match &self.attr {
             Some(a) => format!("{}.{a}", self.address),
-            None => self.address.clone(),
+            None => self.address.to_string(),
         }
     }
 }
@@ -54,8 +58,9 @@ pub struct AttrSite {
 pub struct ItemSites {
     /// The block (or, for a data source's counted attribute, that attribute).
     pub block: Site,
-    /// Per rulebook attribute name (`"ocpus"`, `"count"`, …).
-    pub attrs: HashMap<&'static str, AttrSite>,
+    /// Per rulebook attribute name (`"ocpus"`, `"count"`, …). A list, not a map: an item has
+    /// at most a handful, and one small allocation per item beats a hash table per item.
+    attrs: Vec<(&'static str, AttrSite)>,
 }
 
 impl ItemSites {
@@ -63,13 +68,60 @@ impl ItemSites {
     pub fn new(block: Site) -> ItemSites {
         ItemSites {
             block,
-            attrs: HashMap::new(),
+            attrs: Vec::new(),
         }
     }
 
-    /// Records an attribute.
+    /// Records an attribute (again: the later record wins).
     pub fn attr(&mut self, name: &'static str, site: Site, why: Option<Why>) {
-        self.attrs.insert(name, AttrSite { site, why });
+        let new = AttrSite { site, why };
+        match self.attrs.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = new,
+            None => self.attrs.push((name, new)),
+        }
+    }
+
+    /// The recorded attribute `name`.
+    pub fn get(&self, name: &str) -> Option<&AttrSite> {
+        self.attrs.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
+    }
+}
+
+/// The sites of a unit's items, by kind and index in the allocation's list of that kind.
+///
+/// Readers record an item as they push it, so the indices of a kind are dense: a vector per
+/// kind holds them, with no hashing and no spare buckets (a plan has thousands of items).
+#[derive(Default)]
+pub struct ItemTable {
+    by_kind: Vec<Vec<Option<ItemSites>>>,
+}
+
+impl ItemTable {
+    /// Records (or replaces) the sites of item `index` of `kind`.
+    pub fn insert(&mut self, (kind, index): (ItemKind, usize), sites: ItemSites) {
+        let k = kind as usize;
+        if self.by_kind.len() <= k {
+            self.by_kind.resize_with(k + 1, Vec::new);
+        }
+        let list = &mut self.by_kind[k];
+        if list.len() <= index {
+            list.resize_with(index + 1, || None);
+        }
+        list[index] = Some(sites);
+    }
+
+    /// Room for `additional` more items of `kind`.
+    pub fn reserve(&mut self, kind: ItemKind, additional: usize) {
+        let k = kind as usize;
+        if self.by_kind.len() <= k {
+            self.by_kind.resize_with(k + 1, Vec::new);
+        }
+        self.by_kind[k].reserve_exact(additional);
+    }
+
+    /// The sites of item `index` of `kind`, when recorded.
+    pub fn get(&self, &(kind, index): &(ItemKind, usize)) -> Option<&ItemSites> {
+        self.by_kind.get(kind as usize)?.get(index)?.as_ref()
     }
 }
 
@@ -132,7 +184,7 @@ pub struct Unit {
     /// What the plan asks for.
     pub allocation: Allocation,
     /// Sites per item.
-    pub items: HashMap<(ItemKind, usize), ItemSites>,
+    pub items: ItemTable,
     /// The site of the whole unit (for list-wide findings).
     pub site: Site,
     /// True for a `freetier_allocation` data source: subjects are spelled as the provider
@@ -202,7 +254,7 @@ impl Unit {
             tier: Some(Tier::default()),
             tier_from: "the default".into(),
             allocation: Allocation::default(),
-            items: HashMap::new(),
+            items: ItemTable::default(),
             site,
             data_source,
             stage,
@@ -283,10 +335,10 @@ impl Unit {
                 index,
                 attribute,
             } => match self.items.get(&(*kind, *index)) {
-                Some(item) => match attribute.and_then(|a| item.attrs.get(a)) {
+                Some(item) => match attribute.and_then(|a| item.get(a)) {
                     Some(a) => (a.site.clone(), a.why.clone()),
                     // A whole resource that is one of `count` copies: the count is at fault.
-                    None if !self.data_source => match item.attrs.get("count") {
+                    None if !self.data_source => match item.get("count") {
                         Some(c) if c.site.loc.line.is_some() && c.site.loc != item.block.loc => {
                             (c.site.clone(), None)
                         }
@@ -311,19 +363,23 @@ impl Unit {
 
     /// Runs the rulebook (unless an error already stops this unit, as Terraform would stop
     /// before the provider runs) and gathers the findings and deferrals.
-    pub fn resolve(self) -> Checked {
+    pub fn resolve(mut self) -> Checked {
         let stop = self.data_source && !self.extra.is_empty();
         let report = match self.tier {
             Some(tier) if !stop => Some(rules::check(tier, &self.allocation)),
             _ => None,
         };
-        let mut findings = self.extra.clone();
+        let mut findings = std::mem::take(&mut self.extra);
         if self.data_source {
             for f in &mut findings {
                 f.block_loc = self.site.loc.clone();
             }
         }
-        let mut deferred = self.extra_deferred.clone();
+        let mut deferred = std::mem::take(&mut self.extra_deferred);
+        if let Some(report) = &report {
+            findings.reserve(report.violations.len());
+            deferred.reserve(report.deferred.len());
+        }
         if let Some(report) = &report {
             for v in &report.violations {
                 let (site, _) = self.site_of(&v.subject);
