@@ -99,6 +99,8 @@ pub(crate) fn reboot(lab: Arc<LabInner>, host: HostRef) {
                         vm.lock = None;
                     }
                 }
+                // Ceph notes when its daemons went down, for the `(since …)` ages.
+                super::pveceph::observe_all(&mut w);
                 v
             };
             spec.drop_connections(&lab.cancel);
@@ -118,6 +120,7 @@ pub(crate) fn reboot(lab: Arc<LabInner>, host: HostRef) {
                         n.boot_epoch = super::world::now_secs();
                         n.bootid = super::keys::random_u64();
                     }
+                    super::pveceph::observe_all(&mut w);
                 }
                 lab2.record(&name, "host:reboot", start, true);
                 for (vmid, restart) in halted {

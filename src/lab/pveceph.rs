@@ -12,7 +12,7 @@
 
 use tokio::sync::OwnedMutexGuard;
 
-use super::ceph::{Ceph, Osd, Pool};
+use super::ceph::{Ceph, Pool};
 use super::pvecm::node_of;
 use super::shell::{die, usage_error, Args, Ctx, Proc};
 use super::world::World;
@@ -38,6 +38,23 @@ fn ceph_slot(w: &mut World, node: usize) -> Option<&mut Option<Ceph>> {
 /// Node names and up flags for health computation.
 fn view(w: &World) -> Vec<(String, bool)> {
     w.nodes.iter().map(|n| (n.name.clone(), n.online)).collect()
+}
+
+/// Stamps the Ceph map changes (quorum, active manager, up OSDs) of every cluster; the lab
+/// calls it before each `ceph` command, and a node going up or down may call it at once.
+pub(crate) fn observe_all(w: &mut World) {
+    let v = view(w);
+    let now = super::world::now_secs();
+    for c in w.clusters.iter_mut() {
+        if let Some(ceph) = c.ceph.as_mut() {
+            ceph.observe(&v, now);
+        }
+    }
+    for n in w.nodes.iter_mut() {
+        if let Some(ceph) = n.standalone_ceph.as_mut() {
+            ceph.observe(&v, now);
+        }
+    }
 }
 
 /// The arm64 release list: only tentacle is built for arm64 (Releases.pm).
@@ -66,7 +83,8 @@ pub(crate) async fn pveceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
             pool_create(ctx, &rest[skip..], p).await
         }
         ["status"] => {
-            let w = ctx.lab.world();
+            let mut w = ctx.lab.world();
+            observe_all(&mut w);
             match ceph_of(&w, node_of(ctx)) {
                 Some(c) => {
                     let v = view(&w);
@@ -397,11 +415,11 @@ async fn mon_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
             return 255;
         };
         let first = c.mons.is_empty();
-        c.mons.push(node);
+        c.add_mon(node, ip);
         if first && !c.mgrs.contains(&node) {
             c.mgrs.push(node);
         }
-        c.epoch += 1;
+        observe_all(&mut w);
         first
     };
     if first {
@@ -449,6 +467,7 @@ async fn mgr_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         if let Some(Some(c)) = ceph_slot(&mut w, node) {
             c.mgrs.push(node);
         }
+        observe_all(&mut w);
     }
     p.out(&mgr_created(&id));
     0
@@ -525,11 +544,8 @@ fn add_osd(lab: &LabInner, node: usize, size_gb: u64) -> Option<u32> {
     let Some(Some(c)) = ceph_slot(&mut w, node) else {
         return None;
     };
-    let id = (0..)
-        .find(|i| !c.osds.iter().any(|o| o.id == *i))
-        .unwrap_or(0);
-    c.osds.push(Osd { id, node, size_gb });
-    c.epoch += 1;
+    let id = c.add_osd(node, size_gb, super::world::now_secs());
+    observe_all(&mut w);
     Some(id)
 }
 
@@ -609,6 +625,7 @@ async fn pool_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
                 size,
                 min_size,
                 pg_num,
+                created: super::world::now_secs(),
             });
         }
         if add_storages {
@@ -674,7 +691,8 @@ pub(crate) async fn ceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
     }
     let json = format.starts_with("json");
     let pretty = format == "json-pretty";
-    let w = ctx.lab.world();
+    let mut w = ctx.lab.world();
+    observe_all(&mut w);
     let Some(c) = ceph_of(&w, node) else { return 1 };
     let v = view(&w);
     let words_ref: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -697,10 +715,18 @@ pub(crate) async fn ceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
             }
         }
         ["health"] | ["health", "detail"] => {
+            let detail = words_ref.len() == 2;
             if json {
-                render(c.status_json(&v)["health"].clone())
+                render(c.health_json(&v, detail))
             } else {
-                c.health_text(&v, words_ref.len() == 2)
+                c.health_text(&v, detail)
+            }
+        }
+        ["osd", "tree"] => {
+            if json {
+                render(c.osd_tree_json(&v))
+            } else {
+                c.osd_tree_text(&v)
             }
         }
         ["osd", "pool", "ls"] | ["osd", "lspools"] => {
@@ -718,20 +744,7 @@ pub(crate) async fn ceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
                     .collect()
             }
         }
-        ["osd", "stat"] => {
-            let up = c
-                .osds
-                .iter()
-                .filter(|o| v.get(o.node).map(|x| x.1).unwrap_or(false))
-                .count();
-            format!(
-                "{} osds: {} up (since 0s), {} in (since 0s); epoch: e{}\n",
-                c.osds.len(),
-                up,
-                c.osds.len(),
-                c.epoch
-            )
-        }
+        ["osd", "stat"] => c.osd_stat_text(&v),
         ["mon", "stat"] => {
             let q: Vec<String> = c.quorum(&v).iter().map(|m| v[*m].0.clone()).collect();
             format!(
