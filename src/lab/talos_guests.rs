@@ -29,7 +29,12 @@ impl TalosGuests {
     /// A fallback address for a VM whose config names none: `.100` upwards in the lab's /24,
     /// by VM id, clear of the hosts (`.10` and up).
     fn fallback_address(&self, vmid: u32) -> Ipv4Addr {
-        let o = self.base.get().copied().unwrap_or(Ipv4Addr::new(127, 0, 0, 0)).octets();
+        let o = self
+            .base
+            .get()
+            .copied()
+            .unwrap_or(Ipv4Addr::new(127, 0, 0, 0))
+            .octets();
         Ipv4Addr::new(o[0], o[1], o[2], 100 + (vmid % 150) as u8)
     }
 }
@@ -37,8 +42,17 @@ impl TalosGuests {
 #[async_trait]
 impl GuestLauncher for TalosGuests {
     async fn boot(&self, g: GuestBoot) -> Result<(), String> {
-        let boot = NodeBoot::from_nocloud(self.fallback_address(g.vmid), &g.user_data, &g.meta_data, &g.network_config);
-        let node = self.fleet.boot_vm(boot, g.tcg).await.map_err(|e| e.to_string())?;
+        let boot = NodeBoot::from_nocloud(
+            self.fallback_address(g.vmid),
+            &g.user_data,
+            &g.meta_data,
+            &g.network_config,
+        );
+        let node = self
+            .fleet
+            .boot_vm(boot, g.tcg)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Ok(mut map) = self.addresses.lock() {
             map.insert((g.node, g.vmid), node.address());
         }
@@ -46,7 +60,11 @@ impl GuestLauncher for TalosGuests {
     }
 
     async fn halt(&self, node: &str, vmid: u32) {
-        let addr = self.addresses.lock().ok().and_then(|mut m| m.remove(&(node.to_string(), vmid)));
+        let addr = self
+            .addresses
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&(node.to_string(), vmid)));
         if let Some(addr) = addr {
             let _ = self.fleet.halt(addr);
         }
@@ -64,9 +82,16 @@ pub struct TalosLab {
 impl TalosLab {
     /// Starts the lab with Talos guests timed like its hosts (TCG when the lab has no KVM).
     pub async fn start(config: LabConfig) -> Result<TalosLab, LabError> {
-        let timing = TalosTiming { time_scale: config.time_scale, tcg: !config.kvm };
+        let timing = TalosTiming {
+            time_scale: config.time_scale,
+            tcg: !config.kvm,
+        };
         let base = Arc::new(OnceLock::new());
-        let guests = Arc::new(TalosGuests { fleet: TalosFleet::new(timing), base: base.clone(), addresses: Mutex::new(HashMap::new()) });
+        let guests = Arc::new(TalosGuests {
+            fleet: TalosFleet::new(timing),
+            base: base.clone(),
+            addresses: Mutex::new(HashMap::new()),
+        });
         let lab = Lab::start_with(config, guests.clone()).await?;
         let _ = base.set(lab.base());
         Ok(TalosLab { lab, guests })

@@ -17,7 +17,9 @@
 //!   server/v1alpha1/v1alpha1_server.go` at v1.12.11 and v1.13.9, and
 //!   `internal/app/internal/machinehelper/machinehelper.go`.
 //! - apid's director: `node` metadata must be single-valued
-//!   (`internal/app/apid/pkg/director/director.go`).
+//!   (`internal/app/apid/pkg/director/director.go`); `nodes` metadata makes `Version` a
+//!   one-to-many call whose replies carry `metadata.hostname` (or the error) per target
+//!   (`internal/app/apid/pkg/backend/apid.go` `AppendInfo`, `BuildError`).
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -192,6 +194,33 @@ fn unreachable(ip: &str) -> Status {
     ))
 }
 
+/// grpc-go's `codes.Code.String()`.
+fn go_code_name(code: Code) -> String {
+    match code {
+        Code::Ok => "OK".into(),
+        Code::Cancelled => "Canceled".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The metadata apid's `BuildError` puts in place of a failed target's reply: the target,
+/// the error as grpc-go prints it (`rpc error: code = X desc = Y`) and the status.
+fn error_metadata(target: String, s: &Status) -> common::Metadata {
+    common::Metadata {
+        hostname: target,
+        error: format!(
+            "rpc error: code = {} desc = {}",
+            go_code_name(s.code()),
+            s.message()
+        ),
+        status: Some(super::proto::google::rpc::Status {
+            code: s.code() as i32,
+            message: s.message().to_string(),
+            details: Vec::new(),
+        }),
+    }
+}
+
 /// Go's `time.Duration.String()` for whole and fractional seconds.
 fn go_duration(d: Duration) -> String {
     let total = d.as_secs_f64();
@@ -234,24 +263,43 @@ impl Apid {
         let started = Instant::now();
         let peer = req.extensions().get::<Peer>().cloned().unwrap_or_default();
         let target = self.route(req, &peer)?;
-        if let Some(fault) = self.fleet.faults.check(method, target.address()) {
-            self.fleet.record(method, target.address(), started, false);
-            return Err(match fault {
-                FaultKind::Error(m) => Status::unavailable(m),
-                FaultKind::Hang => {
-                    std::future::pending::<()>().await;
-                    Status::unavailable("hang ended")
-                }
-                FaultKind::Drop => {
-                    peer.drop.cancel();
-                    Status::unavailable("connection dropped")
-                }
-                FaultKind::Reboot => {
-                    target.reboot(&self.fleet);
-                    Status::unavailable("node is rebooting")
-                }
-            });
-        }
+        self.fault(method, &target, &peer, started).await?;
+        self.authorize(method, &peer)?;
+        pause(self.fleet.timing.duration(Step::ApiCall)).await;
+        Ok((target, peer, started))
+    }
+
+    /// Counts a call of `method` on `target` and injects its scripted fault, if any.
+    async fn fault(
+        &self,
+        method: &str,
+        target: &Arc<Node>,
+        peer: &Peer,
+        started: Instant,
+    ) -> Result<(), Status> {
+        let Some(fault) = self.fleet.faults.check(method, target.address()) else {
+            return Ok(());
+        };
+        self.fleet.record(method, target.address(), started, false);
+        Err(match fault {
+            FaultKind::Error(m) => Status::unavailable(m),
+            FaultKind::Hang => {
+                std::future::pending::<()>().await;
+                Status::unavailable("hang ended")
+            }
+            FaultKind::Drop => {
+                peer.drop.cancel();
+                Status::unavailable("connection dropped")
+            }
+            FaultKind::Reboot => {
+                target.reboot(&self.fleet);
+                Status::unavailable("node is rebooting")
+            }
+        })
+    }
+
+    /// The maintenance gate and the role check of `method`.
+    fn authorize(&self, method: &str, peer: &Peer) -> Result<(), Status> {
         if peer.maintenance {
             if self.fleet.release == TalosRelease::V1_12 {
                 self.maintenance_v1_12_gate(method)?;
@@ -263,8 +311,48 @@ impl Apid {
         } else if !allowed(method).iter().any(|r| peer.has(r)) {
             return Err(not_authorized());
         }
-        pause(self.fleet.timing.duration(Step::ApiCall)).await;
-        Ok((target, peer, started))
+        Ok(())
+    }
+
+    /// The targets of a one-to-many call: the `nodes` metadata, when no `node` is given
+    /// (director.go: `nodes` goes to `aggregateDirector` even for one local target, as apid
+    /// always has a remote backend factory). Empty in maintenance mode (routing disabled).
+    fn fanout_targets<T>(req: &tonic::Request<T>, peer: &Peer) -> Vec<String> {
+        let md = req.metadata();
+        if peer.maintenance || md.get("node").is_some() {
+            return Vec::new();
+        }
+        md.get_all("nodes")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_string()))
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// The node a target name (address or hostname) denotes, as apid's director dials it.
+    fn resolve(&self, name: &str) -> Result<Arc<Node>, Status> {
+        if name == self.node.address().to_string()
+            || name == self.node.hostname()
+            || name == "127.0.0.1"
+            || name == "localhost"
+        {
+            return Ok(self.node.clone());
+        }
+        let target = name
+            .parse::<Ipv4Addr>()
+            .ok()
+            .and_then(|ip| self.fleet.node_at(ip))
+            .or_else(|| {
+                self.fleet
+                    .nodes_snapshot()
+                    .into_iter()
+                    .find(|n| n.hostname() == name)
+            });
+        match target {
+            Some(t) if t.phase() == NodePhase::Running => Ok(t),
+            _ => Err(unreachable(name)),
+        }
     }
 
     /// What the v1.12 maintenance service answers before doing anything.
@@ -315,35 +403,17 @@ impl Apid {
             }
         }
         let name = values.first().cloned().unwrap_or_default();
-        if name == self.node.address().to_string()
-            || name == self.node.hostname()
-            || name == "127.0.0.1"
-            || name == "localhost"
-        {
-            return Ok(self.node.clone());
-        }
-        let target = name
-            .parse::<Ipv4Addr>()
-            .ok()
-            .and_then(|ip| self.fleet.node_at(ip))
-            .or_else(|| {
-                self.fleet
-                    .nodes_snapshot()
-                    .into_iter()
-                    .find(|n| n.hostname() == name)
-            });
-        match target {
-            Some(t) if t.phase() == NodePhase::Running => Ok(t),
-            _ => Err(unreachable(&name)),
-        }
+        self.resolve(&name)
     }
 
     fn version_message(&self, node: &Node) -> machine::Version {
         let release = self.fleet.release;
-        let (sha, go) = match release {
-            TalosRelease::V1_12 => ("2e80771b", "go1.25"),
-            TalosRelease::V1_13 => ("3ebd10a7", "go1.26"),
+        // The tags' commits (`git rev-parse --short=8 v1.12.11` / `v1.13.9`).
+        let sha = match release {
+            TalosRelease::V1_12 => "2e80771b",
+            TalosRelease::V1_13 => "3ebd10a7",
         };
+        let go = release.go_version();
         let configured = node.config().is_some();
         machine::Version {
             metadata: None,
@@ -464,11 +534,53 @@ impl MachineService for Apid {
         request: tonic::Request<()>,
     ) -> Result<tonic::Response<machine::VersionResponse>, Status> {
         const M: &str = "machine.MachineService/Version";
-        let (node, _peer, started) = self.begin(M, &request).await?;
-        let r = Ok(machine::VersionResponse {
-            messages: vec![self.version_message(&node)],
-        });
-        done(&self.fleet, M, &node, started, r).map(tonic::Response::new)
+        let peer = request
+            .extensions()
+            .get::<Peer>()
+            .cloned()
+            .unwrap_or_default();
+        let targets = Self::fanout_targets(&request, &peer);
+        if targets.is_empty() {
+            let (node, _peer, started) = self.begin(M, &request).await?;
+            let r = Ok(machine::VersionResponse {
+                messages: vec![self.version_message(&node)],
+            });
+            return done(&self.fleet, M, &node, started, r).map(tonic::Response::new);
+        }
+        // One-to-many: apid asks every target and tags each reply with it
+        // (`internal/app/apid/pkg/backend/apid.go` `AppendInfo`: `metadata.hostname` is the
+        // target as the client named it); a failing target becomes a reply holding only
+        // metadata (`BuildError`: hostname, `err.Error()`, the gRPC status).
+        self.authorize(M, &peer)?;
+        let mut messages = Vec::with_capacity(targets.len());
+        for target in targets {
+            let started = Instant::now();
+            let answer = match self.resolve(&target) {
+                Ok(node) => match self.fault(M, &node, &peer, started).await {
+                    Ok(()) => {
+                        pause(self.fleet.timing.duration(Step::ApiCall)).await;
+                        self.fleet.record(M, node.address(), started, true);
+                        Ok(self.version_message(&node))
+                    }
+                    Err(s) => Err(s),
+                },
+                Err(s) => Err(s),
+            };
+            messages.push(match answer {
+                Ok(mut m) => {
+                    m.metadata = Some(common::Metadata {
+                        hostname: target,
+                        ..Default::default()
+                    });
+                    m
+                }
+                Err(s) => machine::Version {
+                    metadata: Some(error_metadata(target, &s)),
+                    ..Default::default()
+                },
+            });
+        }
+        Ok(tonic::Response::new(machine::VersionResponse { messages }))
     }
 }
 
@@ -697,6 +809,14 @@ impl Apid {
             });
         }
         pause(self.fleet.timing.duration(Step::BootstrapRpc)).await;
+        // v1alpha1_server.go `Bootstrap` (v1.12.11 and v1.13.9): wait up to 5 s for the
+        // time-sync condition, then FailedPrecondition "time is not in sync yet".
+        if !lock(&node.st).time_synced {
+            pause(self.fleet.timing.duration(Step::TimeSyncWait)).await;
+            if !lock(&node.st).time_synced {
+                return Err(Status::failed_precondition("time is not in sync yet"));
+            }
+        }
         if etcd_data || lock(&node.st).etcd_data {
             return Err(Status::already_exists("etcd data directory is not empty"));
         }

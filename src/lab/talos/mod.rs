@@ -90,6 +90,42 @@ impl TalosRelease {
             TalosRelease::V1_13 => "v1.13.9",
         }
     }
+
+    /// The Go toolchain the release was built with, as `runtime.Version()` prints it
+    /// (siderolabs/talos `hack/release.toml` at the tag: "Talos is built with Go 1.25.12." /
+    /// "Talos is built with Go 1.26.6.").
+    pub(crate) fn go_version(self) -> &'static str {
+        match self {
+            TalosRelease::V1_12 => "go1.25.12",
+            TalosRelease::V1_13 => "go1.26.6",
+        }
+    }
+
+    /// `uname -r` of the release's kernel (`hack/release.toml` at the tag: "Linux: 6.18.42" /
+    /// "Linux: 6.18.44"; Talos kernels carry the `-talos` local version).
+    pub(crate) fn kernel_version(self) -> String {
+        match self {
+            TalosRelease::V1_12 => "6.18.42-talos".into(),
+            TalosRelease::V1_13 => "6.18.44-talos".into(),
+        }
+    }
+
+    /// The CRI's `containerRuntimeVersion` (`pkg/machinery/constants/constants.go`
+    /// `DefaultContainerdVersion` at the tag: 2.2.5 / 2.2.7).
+    pub(crate) fn containerd_version(self) -> String {
+        match self {
+            TalosRelease::V1_12 => "containerd://2.2.5".into(),
+            TalosRelease::V1_13 => "containerd://2.2.7".into(),
+        }
+    }
+
+    /// CoreDNS image tag Talos deploys (`constants.go` `DefaultCoreDNSVersion` at the tag).
+    pub(crate) fn coredns_version(self) -> &'static str {
+        match self {
+            TalosRelease::V1_12 => "v1.14.2",
+            TalosRelease::V1_13 => "v1.14.6",
+        }
+    }
 }
 
 /// Errors of the fleet's own API (not of the emulated wire APIs).
@@ -525,7 +561,8 @@ impl TalosFleet {
     /// (`machine.MachineService/Version`, `/ApplyConfiguration`, `/Bootstrap`, `/Kubeconfig`,
     /// `/ServiceList`, `/Hostname`, `/Reboot`, `storage.StorageService/Disks`), node steps
     /// (`node.boot`: apid never comes up; `node.services`: CRI never gets healthy, so
-    /// Bootstrap stays unavailable), and Kubernetes requests (`kube.get`, `kube.list`, `kube.create`,
+    /// Bootstrap stays unavailable; `node.timesync`: time never syncs this boot, so
+    /// Bootstrap answers "time is not in sync yet"), and Kubernetes requests (`kube.get`, `kube.list`, `kube.create`,
     /// `kube.update`, `kube.patch`, `kube.apply`, `kube.delete`, `kube.deletecollection`,
     /// `kube.discovery`).
     pub fn set_fault(&self, op: &str, fault: Fault) {

@@ -49,6 +49,9 @@ pub(crate) struct NodeState {
     pub power: CancellationToken,
     /// containerd/CRI healthy: bootstrap allowed (`IsBootstrapAllowed`).
     pub services_up: bool,
+    /// Time sync finished this boot (`TimeStatus.Synced`; a `node.timesync` fault keeps it
+    /// from ever finishing).
+    pub time_synced: bool,
     /// etcd has data on this node (bootstrapped or joined).
     pub etcd_data: bool,
     pub etcd_running: bool,
@@ -100,6 +103,7 @@ impl Node {
                 staged: None,
                 power: life.child_token(),
                 services_up: false,
+                time_synced: false,
                 etcd_data: false,
                 etcd_running: false,
                 kubelet_since: None,
@@ -204,6 +208,15 @@ impl Node {
                 .clone()
                 .unwrap_or_else(|| k8s_version.to_string()),
             os_image: format!("Talos ({})", self.release.tag()),
+            kernel_version: self.release.kernel_version(),
+            container_runtime: self.release.containerd_version(),
+            coredns_version: self.release.coredns_version(),
+            machine_id: stable_hex(&format!("machine-id {}", self.boot_address)),
+            system_uuid: uuid_form(&stable_hex(&format!("smbios {}", self.boot_address))),
+            boot_id: uuid_form(&stable_hex(&format!(
+                "boot {} {}",
+                self.boot_address, st.boot_id
+            ))),
         })
     }
 
@@ -219,6 +232,7 @@ impl Node {
             st.power.cancel();
             st.power = self.life.child_token();
             st.services_up = false;
+            st.time_synced = false;
             st.etcd_running = false;
             st.kubelet_since = None;
             st.boot_id = st.boot_id.wrapping_add(1);
@@ -317,6 +331,17 @@ impl Node {
     /// Boot services of a configured node: CRI, kubelet, and etcd when it has data or the
     /// cluster already runs (a control plane joining).
     async fn services(self: Arc<Self>, fleet: &Arc<Fleet>, config: Arc<MachineConfig>) {
+        // Talos syncs time (timed) early in boot; a fault here leaves it unsynced for the
+        // whole boot, as a node without NTP reachability stays.
+        if fleet
+            .faults
+            .check("node.timesync", self.address())
+            .is_some()
+        {
+            fleet.record("node.timesync", self.address(), Instant::now(), false);
+        } else {
+            lock(&self.st).time_synced = true;
+        }
         if let Some(kind) = fleet.faults.check("node.services", self.address()) {
             // Services that fail or hang keep the node from ever allowing Bootstrap.
             fleet.record("node.services", self.address(), Instant::now(), false);
@@ -422,6 +447,32 @@ impl Node {
             }
         }
     }
+}
+
+/// 32 lowercase hex digits derived from `seed` (FNV-1a, twice): stable per node, as the
+/// `/etc/machine-id` and SMBIOS UUID of one VM are.
+fn stable_hex(seed: &str) -> String {
+    let fnv = |salt: u8| {
+        seed.bytes()
+            .chain(std::iter::once(salt))
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+    };
+    format!("{:016x}{:016x}", fnv(1), fnv(2))
+}
+
+/// `8-4-4-4-12` grouping of 32 hex digits (`/proc/sys/kernel/random/boot_id`, SMBIOS UUID as
+/// the kubelet reads them, lowercase).
+fn uuid_form(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Talos' stable default hostname when none is configured (`talos-xxx-yyy` style).

@@ -45,6 +45,8 @@ pub(crate) enum Step {
     ServicesStart,
     /// The Bootstrap RPC itself (includes the time-sync wait).
     BootstrapRpc,
+    /// How long Bootstrap waits for time sync before refusing.
+    TimeSyncWait,
     /// etcd starting as a one-member cluster after Bootstrap.
     EtcdStart,
     /// kube-apiserver static pod serving on :6443 after etcd is healthy.
@@ -108,6 +110,13 @@ pub(crate) const LATENCY: &[Latency] = &[
         seconds: 1.0,
         boot_like: false,
         source: "ESTIMATE: v1alpha1_server.go waits up to 5 s for time sync; usually in sync",
+    },
+    Latency {
+        step: Step::TimeSyncWait,
+        seconds: 5.0,
+        boot_like: false,
+        source: "siderolabs/talos v1alpha1_server.go Bootstrap: context.WithTimeout(ctx, 5*time.Second) \
+                 around timeresource.NewSyncCondition(...).Wait",
     },
     Latency {
         step: Step::EtcdStart,

@@ -93,6 +93,121 @@ pub(crate) struct Kubelet {
     pub since: Option<Instant>,
     pub kubelet_version: String,
     pub os_image: String,
+    /// `nodeInfo.kernelVersion` (`uname -r`).
+    pub kernel_version: String,
+    /// `nodeInfo.containerRuntimeVersion`.
+    pub container_runtime: String,
+    /// CoreDNS tag Talos deploys.
+    pub coredns_version: &'static str,
+    /// `nodeInfo.machineID` (32 hex digits, stable per VM).
+    pub machine_id: String,
+    /// `nodeInfo.systemUUID` (SMBIOS UUID, stable per VM).
+    pub system_uuid: String,
+    /// `nodeInfo.bootID` (changes on every boot).
+    pub boot_id: String,
+}
+
+/// Size of a pulled image in the CRI's `k8s.io` namespace. The lab has no registry to ask, so
+/// these are its own round figures (kubelet reports `sizeBytes` from the CRI `ImageStatus`).
+const IMAGE_SIZES: &[(&str, u64)] = &[
+    ("registry.k8s.io/kube-apiserver", 29_000_000),
+    ("registry.k8s.io/kube-controller-manager", 26_000_000),
+    ("registry.k8s.io/kube-proxy", 28_000_000),
+    ("registry.k8s.io/kube-scheduler", 20_000_000),
+    ("registry.k8s.io/coredns/coredns", 21_000_000),
+    ("registry.k8s.io/pause", 320_000),
+];
+
+/// `status.images` of a Talos node: what its kubelet sees in containerd's `k8s.io`
+/// namespace. Every node runs kube-proxy and the CRI sandbox image
+/// (siderolabs/talos `pkg/images/list.go` `DefaultSandboxImage` =
+/// `registry.k8s.io/pause:3.10.1`); control planes also run the static pods and CoreDNS
+/// (`pkg/machinery/constants/constants.go` `KubernetesAPIServerImage` and siblings,
+/// `CoreDNSImage`, `DefaultCoreDNSVersion`). etcd and the kubelet itself live in the
+/// `system` namespace, which the kubelet does not list. Sorted by size, largest first, as
+/// the kubelet's `setters.Images` does.
+fn node_images(k: &Kubelet) -> Value {
+    let mut names: Vec<(String, &str)> = vec![
+        (
+            format!("registry.k8s.io/kube-proxy:{}", k.kubelet_version),
+            "registry.k8s.io/kube-proxy",
+        ),
+        (
+            "registry.k8s.io/pause:3.10.1".into(),
+            "registry.k8s.io/pause",
+        ),
+    ];
+    if k.control_plane {
+        for repo in [
+            "registry.k8s.io/kube-apiserver",
+            "registry.k8s.io/kube-controller-manager",
+            "registry.k8s.io/kube-scheduler",
+        ] {
+            names.push((format!("{repo}:{}", k.kubelet_version), repo));
+        }
+        names.push((
+            format!("registry.k8s.io/coredns/coredns:{}", k.coredns_version),
+            "registry.k8s.io/coredns/coredns",
+        ));
+    }
+    let mut images: Vec<(u64, String)> = names
+        .into_iter()
+        .map(|(name, repo)| {
+            let size = IMAGE_SIZES
+                .iter()
+                .find(|(r, _)| *r == repo)
+                .map_or(0, |(_, s)| *s);
+            (size, name)
+        })
+        .collect();
+    images.sort_by_key(|i| std::cmp::Reverse(i.0));
+    Value::Array(
+        images
+            .into_iter()
+            .map(|(size, name)| json!({"names": [name], "sizeBytes": size}))
+            .collect(),
+    )
+}
+
+/// Node lease renewal period: a quarter of the 40 s lease (kubelet `nodeLeaseRenewIntervalFraction`
+/// 0.25 of `nodeLeaseDurationSeconds`).
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// RFC 3339 with microseconds in UTC (`metav1.MicroTime`, apimachinery
+/// `pkg/apis/meta/v1/micro_time.go` `RFC3339Micro`).
+fn now_micro() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}
+
+/// The kubelet's node Lease in `kube-node-lease`: named after the node, held by it, 40 s long,
+/// owned by the Node object (k8s.io/component-helpers `apimachinery/lease/controller.go`
+/// `newLease`; kubelet `pkg/kubelet/util/nodelease.go` `SetNodeOwnerFunc` sets the
+/// ownerReference `v1`/`Node`/name/uid; kubelet config default `nodeLeaseDurationSeconds: 40`).
+fn node_lease(k: &Kubelet, node_uid: &str) -> Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": k.hostname,
+            "namespace": "kube-node-lease",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": k.hostname, "uid": node_uid}],
+        },
+        "spec": {
+            "holderIdentity": k.hostname,
+            "leaseDurationSeconds": 40,
+            "renewTime": now_micro(),
+        },
+    })
 }
 
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
@@ -151,12 +266,46 @@ fn reconcile(cluster: &Arc<Cluster>, fleet: &Arc<Fleet>) -> Option<Instant> {
             }
             let obj = node_object(existing.as_ref(), k, cni_ready);
             store.controller_put(&node_info, obj, "kubelet");
+            if k.since.is_some() {
+                renew_lease(&mut store, &node_info, k, now, &mut next);
+            }
         }
     }
 
     let nodes = schedulable_nodes(&store);
     workloads(&mut store, fleet, now, cni_ready, &nodes, &mut next);
     next
+}
+
+/// Creates or renews a running kubelet's node Lease (every [`LEASE_RENEW`]).
+fn renew_lease(
+    store: &mut Store,
+    node_info: &ResourceInfo,
+    k: &Kubelet,
+    now: Instant,
+    next: &mut Option<Instant>,
+) {
+    let Some(lease_info) = info(store, "coordination.k8s.io", "v1", "leases") else {
+        return;
+    };
+    let Some(uid) = store
+        .get_entry(node_info, "", &k.hostname)
+        .and_then(|e| e.obj.pointer("/metadata/uid"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let renewed = store
+        .get_entry(&lease_info, "kube-node-lease", &k.hostname)
+        .map(|e| e.updated);
+    match renewed {
+        Some(at) if now < at + LEASE_RENEW => *next = earliest(*next, at + LEASE_RENEW),
+        _ => {
+            store.controller_put(&lease_info, node_lease(k, &uid), "kubelet");
+            *next = earliest(*next, now + LEASE_RENEW);
+        }
+    }
 }
 
 /// `default` ServiceAccount and `kube-root-ca.crt` in every namespace; terminating
@@ -314,16 +463,17 @@ fn node_object(existing: Option<&Value>, k: &Kubelet, cni_ready: bool) -> Value 
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         "nodeInfo": {
             "architecture": "arm64",
-            "bootID": "",
-            "containerRuntimeVersion": "containerd://2.1.5",
-            "kernelVersion": "6.18.0-talos",
+            "bootID": k.boot_id,
+            "containerRuntimeVersion": k.container_runtime,
+            "kernelVersion": k.kernel_version,
             "kubeProxyVersion": "",
             "kubeletVersion": k.kubelet_version,
-            "machineID": "",
+            "machineID": k.machine_id,
             "operatingSystem": "linux",
             "osImage": k.os_image,
-            "systemUUID": "",
+            "systemUUID": k.system_uuid,
         },
+        "images": node_images(k),
     });
     obj
 }

@@ -25,7 +25,7 @@ use super::super::timing::{pause, Step};
 use super::super::{accept, lock, Fleet, TrackedExec};
 use super::resources::ResourceInfo;
 use super::store::{KubeError, PatchType, WriteOpts};
-use super::Cluster;
+use super::{table, Cluster};
 
 /// Largest request body the apiserver takes (3 MiB, `MaxRequestBodyBytes`).
 const MAX_BODY: usize = 3 << 20;
@@ -229,6 +229,12 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let parsed = parse_path(&path);
     let op = op_name(
         &method,
@@ -273,6 +279,7 @@ async fn handle(
         &query,
         &content_type,
         &user_agent,
+        &accept,
         &body,
     );
     fleet.record(op, ip, started, resp.status().is_success());
@@ -359,6 +366,7 @@ fn route(
     query: &HashMap<String, String>,
     content_type: &str,
     user_agent: &str,
+    accept: &str,
     body: &Bytes,
 ) -> Resp {
     let Some(user) = user else {
@@ -604,6 +612,16 @@ fn route(
             _ => Err(KubeError::method_not_supported(&info, verb)),
         }
     })();
+    // Reads may be answered as a Table (server-side printing, see `table`).
+    let result = match (result, table::negotiate(accept)) {
+        (Ok((code, v)), table::Wanted::Table(version)) if matches!(verb, "list" | "get") => {
+            table::Include::parse(query.get("includeObject").map(String::as_str)).map(|include| {
+                let now = time::OffsetDateTime::now_utc();
+                (code, table::to_table(&info, &v, version, include, now))
+            })
+        }
+        (r, _) => r,
+    };
     match result {
         Ok((code, v)) => {
             if matches!(

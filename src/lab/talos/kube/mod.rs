@@ -12,6 +12,7 @@ pub(crate) mod manifests;
 pub(crate) mod resources;
 pub(crate) mod ssa;
 pub(crate) mod store;
+pub(crate) mod table;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};

@@ -354,6 +354,8 @@ impl Key {
 pub(crate) struct Entry {
     pub obj: Value,
     pub created: Instant,
+    /// When it was last written.
+    pub updated: Instant,
 }
 
 /// Options common to writes.
@@ -857,7 +859,15 @@ impl Store {
         if info.group == "apiextensions.k8s.io" && info.resource == "customresourcedefinitions" {
             self.resources.register_crd(&obj);
         }
-        self.objects.insert(key, Entry { obj, created });
+        let updated = Instant::now();
+        self.objects.insert(
+            key,
+            Entry {
+                obj,
+                created,
+                updated,
+            },
+        );
         self.writes = self.writes.wrapping_add(1);
     }
 
