@@ -544,9 +544,10 @@ fn print_status(dir: &Path, st: &LabState, running: bool) {
         if st.kvm { "KVM" } else { "no KVM (TCG guests)" }
     );
     say!(
-        "subnet {}, control endpoint {}\n",
+        "subnet {}, control endpoint {}, file server {}/talos/\n",
         st.subnet,
-        st.control_url
+        st.control_url,
+        st.files_url
     );
     say!(
         "{:<10} {:<8} {:<16} {:<5} {}",

@@ -197,6 +197,31 @@ impl rustls::server::ResolvesServerCert for NodeCert {
     }
 }
 
+/// An HTTP date (RFC 9110 IMF-fixdate): `Thu, 21 Aug 2026 12:00:00 GMT`.
+pub(crate) fn http_date(t: std::time::SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let Ok(dt) = time::OffsetDateTime::from_unix_timestamp(secs as i64) else {
+        return String::new();
+    };
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[((secs / 86_400) % 7) as usize],
+        dt.day(),
+        MONTHS[usize::from(u8::from(dt.month())) - 1],
+        dt.year(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),

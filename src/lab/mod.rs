@@ -28,6 +28,7 @@ pub mod talos_guests;
 mod api;
 mod ceph;
 mod control;
+mod files;
 mod host;
 mod http;
 mod keys;
@@ -158,6 +159,12 @@ pub(crate) struct LabInner {
 }
 
 impl LabInner {
+    /// `IP:PORT` of the lab's file server (on the bastion address).
+    pub(crate) fn files_addr(&self) -> String {
+        let o = self.base.octets();
+        format!("{}.{}.{}.10:{}", o[0], o[1], o[2], files::FILES_PORT)
+    }
+
     /// Locks the emulated world. A poisoned lock (a panic elsewhere) is taken over, since the
     /// lab must keep answering.
     pub(crate) fn world(&self) -> MutexGuard<'_, world::World> {

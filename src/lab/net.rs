@@ -168,6 +168,7 @@ struct Listeners {
     bastion_ssh: Option<TcpListener>,
     qnetd: Option<TcpListener>,
     control: TcpListener,
+    files: TcpListener,
     ssh_ports: Vec<u16>,
     bastion_ssh_port: u16,
 }
@@ -176,6 +177,7 @@ async fn bind_all(base: Ipv4Addr, hosts: u32, bastion: bool) -> Result<Listeners
     let bip = with_last(base, 10);
     // Control first: it is always there, so a taken base shows up on the first bind.
     let control = bind(bip, CONTROL_PORT).await?;
+    let files = bind(bip, super::files::FILES_PORT).await?;
     let mut ssh = Vec::new();
     let mut api = Vec::new();
     let mut ssh_ports = Vec::new();
@@ -198,6 +200,7 @@ async fn bind_all(base: Ipv4Addr, hosts: u32, bastion: bool) -> Result<Listeners
         bastion_ssh,
         qnetd,
         control,
+        files,
         ssh_ports,
         bastion_ssh_port,
     })
@@ -322,6 +325,7 @@ pub(crate) async fn start(
         bastion_ssh,
         qnetd,
         control,
+        files,
         ..
     } = listeners;
     for (i, l) in ssh.into_iter().enumerate() {
@@ -343,6 +347,9 @@ pub(crate) async fn start(
     inner
         .tracker
         .spawn(super::control::serve(inner.clone(), control));
+    inner
+        .tracker
+        .spawn(super::files::serve(inner.clone(), files));
 
     if let Some(d) = &dir {
         if let Err(e) = write_state_files(&inner, d) {

@@ -688,7 +688,11 @@ fn status(ctx: &Ctx, p: &mut Proc) -> i32 {
     0
 }
 
-/// `pvecm nodes`: `corosync-quorumtool -l` (pvecm.adoc "List nodes in a cluster").
+/// `pvecm nodes`: `corosync-quorumtool -l` (pvecm.adoc "List nodes in a cluster";
+/// `pve-cluster` `PVE/CLI/pvecm.pm` execs it): decimal node ids and names, each column
+/// right-aligned to 10 (`print_uint32_padded`). With a QDevice registered
+/// (`tools/corosync-quorumtool.c` `display_nodes_data`) a `Qdevice` column shows each node's
+/// `A,V,NMW` (alive, voting, not master-wins) and a last row for the device itself, node id 0.
 fn nodes(ctx: &Ctx, p: &mut Proc) -> i32 {
     let me = node_of(ctx);
     let w = ctx.lab.world();
@@ -696,9 +700,13 @@ fn nodes(ctx: &Ctx, p: &mut Proc) -> i32 {
         drop(w);
         return die(p, NO_CONF);
     };
-    let mut s = String::from(
-        "\nMembership information\n----------------------\n    Nodeid      Votes Name\n",
-    );
+    let qdevice = c.qdevice.is_some();
+    let mut s = String::from("\nMembership information\n----------------------\n");
+    s.push_str(if qdevice {
+        "    Nodeid      Votes    Qdevice Name\n"
+    } else {
+        "    Nodeid      Votes Name\n"
+    });
     for m in c
         .members
         .iter()
@@ -710,7 +718,24 @@ fn nodes(ctx: &Ctx, p: &mut Proc) -> i32 {
             .map(|n| n.name.clone())
             .unwrap_or_default();
         let local = if m.node == me { " (local)" } else { "" };
-        s.push_str(&format!("{:>10} {:>10} {name}{local}\n", m.nodeid, m.votes));
+        if qdevice {
+            s.push_str(&format!(
+                "{:>10} {:>10} {:>10} {name}{local}\n",
+                m.nodeid, m.votes, "A,V,NMW"
+            ));
+        } else {
+            s.push_str(&format!("{:>10} {:>10} {name}{local}\n", m.nodeid, m.votes));
+        }
+    }
+    if qdevice {
+        let votes = w
+            .nodes
+            .get(me)
+            .and_then(|n| n.cluster)
+            .and_then(|ci| w.quorum(ci))
+            .map(|q| q.qdevice_votes)
+            .unwrap_or(0);
+        s.push_str(&format!("{:>10} {:>10}            Qdevice\n", 0, votes));
     }
     drop(w);
     p.out(&s);

@@ -86,6 +86,9 @@ pub struct LabState {
     pub ssh_public_key: String,
     /// The lab's control endpoint (faults, trace, stop).
     pub control_url: String,
+    /// The lab's file server (images for `download-url`), on the bastion address.
+    #[serde(default)]
+    pub files_url: String,
     /// The layer-1 Terraform state path, when the lab has a state directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tfstate_path: Option<String>,
@@ -167,6 +170,13 @@ pub(crate) fn describe(inner: &LabInner) -> LabState {
         control_url: format!(
             "http://{}.{}.{}.10:{}",
             o[0], o[1], o[2], inner.control_port
+        ),
+        files_url: format!(
+            "http://{}.{}.{}.10:{}",
+            o[0],
+            o[1],
+            o[2],
+            super::files::FILES_PORT
         ),
         tfstate_path: inner
             .state_dir

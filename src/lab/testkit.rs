@@ -182,6 +182,7 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
 pub(crate) struct Resp {
     pub(crate) status: u16,
     pub(crate) reason: String,
+    pub(crate) headers: hyper::HeaderMap,
     pub(crate) body: String,
 }
 
@@ -247,6 +248,7 @@ pub(crate) async fn https(
         .get::<hyper::ext::ReasonPhrase>()
         .map(|r| String::from_utf8_lossy(r.as_bytes()).to_string())
         .unwrap_or_else(|| resp.status().canonical_reason().unwrap_or("").to_string());
+    let headers = resp.headers().clone();
     let body = resp
         .into_body()
         .collect()
@@ -256,6 +258,7 @@ pub(crate) async fn https(
     Ok(Resp {
         status,
         reason,
+        headers,
         body: String::from_utf8_lossy(&body).to_string(),
     })
 }

@@ -364,7 +364,9 @@ impl World {
         let Some(n) = self.nodes.get_mut(node) else {
             return String::new();
         };
-        let pstart = (start % 100_000_000) * 100 + u64::from(pid % 100);
+        // The worker's start in clock ticks (USER_HZ 100) since the node booted: field 22 of
+        // `/proc/PID/stat`, read by `pve-common` `ProcFSTools.pm` `read_proc_starttime`.
+        let pstart = start.saturating_sub(n.boot_epoch) * 100 + u64::from(pid % 100);
         let upid = format!(
             "UPID:{}:{:08X}:{:08X}:{:08X}:{}:{}:{}:",
             n.name, pid, pstart, start, kind, id, user

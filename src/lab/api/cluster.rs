@@ -174,7 +174,9 @@ pub(super) fn node_status(lab: &LabInner, node: usize) -> ApiResult {
         "uptime": world::now_secs().saturating_sub(n.boot_epoch),
         "kversion": "Linux 6.17.2-1-pve #1 SMP PREEMPT_DYNAMIC PMX aarch64",
         "pveversion": format!("pve-manager/{}/{}", super::super::shell::PVE_VERSION, super::super::shell::PVE_REPOID),
-        "cpuinfo": {"model": "Neoverse-N1", "cpus": n.ocpus, "cores": n.ocpus, "sockets": 1, "hvm": if lab.config.kvm { "1" } else { "0" }, "flags": ""},
+        // `ProcFSTools.pm` `read_cpuinfo`: `hvm` is whether the flags name vmx or svm, which
+        // an arm64 CPU never does (an empty string); `mhz` and `family` are regex captures.
+        "cpuinfo": {"model": "Neoverse-N1", "cpus": n.ocpus, "cores": n.ocpus, "sockets": 1, "hvm": "", "flags": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs", "user_hz": 100},
         "memory": {"total": u64::from(n.memory_gb) << 30, "used": 1u64 << 30, "free": (u64::from(n.memory_gb) << 30).saturating_sub(1 << 30)},
         "rootfs": {"total": 40u64 << 30, "used": 4u64 << 30, "avail": 36u64 << 30},
         "cpu": 0.01,

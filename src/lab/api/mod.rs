@@ -8,8 +8,9 @@
 //!   from `pve-common` `JSONSchema.pm`. A plain `die` in a handler is a 500 with its message
 //!   (`pve-manager` `PVE/HTTPServer.pm` `rest_handler`). Unknown paths are 501 "Method 'GET /x'
 //!   not implemented".
-//! - Authentication (`PVE/HTTPServer.pm` `auth_handler`): no ticket → 401 "No ticket"; a bad
-//!   ticket or token → 401 "Authentication failed!"; writes with a ticket need the
+//! - Authentication (`PVE/HTTPServer.pm` `auth_handler`, as of pve-manager 9.1.2): no ticket →
+//!   401 "No ticket"; a bad ticket → 401 "permission denied - invalid PVE ticket"; a bad token →
+//!   401 with `verify_token`'s message ("invalid token value!"); writes with a ticket need the
 //!   `CSRFPreventionToken` header → else 401 "Permission denied - invalid csrf token"
 //!   (`pve-common` `Ticket.pm`); API tokens and uploads need no CSRF token. These 401s have an
 //!   empty body and are delayed by 3 s (`AnyEvent.pm`), scaled by `time_scale`.
@@ -42,8 +43,14 @@ mod access;
 mod cluster;
 mod power;
 mod qemu;
+pub(crate) mod schema;
 mod storage;
 mod tasks;
+
+#[cfg(test)]
+mod fidelity;
+#[cfg(test)]
+mod returns;
 
 use access::*;
 use cluster::*;
@@ -65,6 +72,29 @@ pub(crate) enum ApiError {
 
 type ApiResult = Result<Value, ApiError>;
 
+/// A handler's answer: its `data`, and the `total` some listings carry beside it
+/// (`pve-manager` `PVE/HTTPServer.pm` `rest_handler` sets `total` from the result attribute,
+/// and `Formatter/Standard.pm` writes it only when it is not 0).
+pub(crate) struct Answer {
+    data: Value,
+    total: Option<u64>,
+}
+
+impl Answer {
+    fn with_total(data: Value, total: u64) -> Answer {
+        Answer {
+            data,
+            total: Some(total),
+        }
+    }
+}
+
+impl From<Value> for Answer {
+    fn from(data: Value) -> Answer {
+        Answer { data, total: None }
+    }
+}
+
 fn die(msg: impl Into<String>) -> ApiError {
     ApiError::Status(500, msg.into())
 }
@@ -75,9 +105,15 @@ fn param_err(k: &str, msg: impl Into<String>) -> ApiError {
     ApiError::Param(m)
 }
 
-fn render(result: ApiResult) -> http::Resp {
-    match result {
-        Ok(v) => http::response(200, None, Some(json!({ "data": v }).to_string())),
+fn render(result: Result<Answer, ApiError>) -> http::Resp {
+    with_daemon_headers(match result {
+        Ok(a) => {
+            let mut body = json!({ "data": a.data });
+            if let Some(total) = a.total.filter(|t| *t > 0) {
+                body["total"] = json!(total);
+            }
+            http::response(200, None, Some(body.to_string()))
+        }
         Err(ApiError::Param(errors)) => http::response(
             400,
             Some("Parameter verification failed."),
@@ -87,7 +123,32 @@ fn render(result: ApiResult) -> http::Resp {
             let m = if msg.ends_with('\n') { msg } else { format!("{msg}\n") };
             http::response(code, Some(m.trim_end()), Some(json!({"data": null, "message": m}).to_string()))
         }
+    })
+}
+
+/// The headers pveproxy adds to every answer (`pve-http-server` `AnyEvent.pm` `response`):
+/// `Server`, `Date` with an `Expires` of the same instant (with `Cache-Control: max-age=0`
+/// and `Pragma: no-cache`, which [`http::response`] sets), and `Connection: close` after an
+/// error.
+fn with_daemon_headers(mut resp: http::Resp) -> http::Resp {
+    let now = http::http_date(std::time::SystemTime::now());
+    let close = resp.status().as_u16() >= 400;
+    let h = resp.headers_mut();
+    h.insert(
+        "server",
+        hyper::header::HeaderValue::from_static("pve-api-daemon/3.0"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&now) {
+        h.insert("date", v.clone());
+        h.insert("expires", v);
     }
+    if close {
+        h.insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// Serves one node's API until the lab stops.
@@ -128,7 +189,7 @@ struct Caller {
 }
 
 fn unauthorized(reason: &str) -> http::Resp {
-    http::response(401, Some(reason), None)
+    with_daemon_headers(http::response(401, Some(reason), None))
 }
 
 fn header<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
@@ -149,10 +210,22 @@ fn auth_value(h: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Why a request is not authenticated: the 401's reason phrase (the body is empty).
 enum AuthFail {
-    Reason(&'static str),
+    Reason(String),
 }
 
+fn fail(reason: impl Into<String>) -> AuthFail {
+    AuthFail::Reason(reason.into())
+}
+
+/// `pve-manager` 9.1.2's `PVE/HTTPServer.pm` `auth_handler`, whose errors reach the client
+/// as the 401's reason (`pve-http-server` `AnyEvent.pm`): "No ticket"; a bad or expired
+/// ticket's `pve-common` `Ticket.pm` "permission denied - invalid PVE ticket"; a token's
+/// `pve-access-control` `AccessControl.pm` `verify_token` messages ("invalid token value!",
+/// "no such token 'T' for user 'U'", …). From pve-manager 9.1.5 on every one of these reads
+/// "Authentication failed!" (commit 26c10a2e, "unify error message in case of auth
+/// failure"); the lab reports 9.1.2.
 fn authenticate(
     lab: &LabInner,
     node: usize,
@@ -168,45 +241,47 @@ fn authenticate(
     let cookie = header(req, "cookie").and_then(|c| auth_value(c, "PVEAuthCookie"));
     let authz = header(req, "authorization");
     let ticket = cookie.or_else(|| authz.and_then(|a| auth_value(a, "PVEAuthCookie")));
+    let api_token = authz.and_then(|a| auth_value(a, "PVEAPIToken"));
     let w = lab.world();
-    let access = w
-        .access(node)
-        .ok_or(AuthFail::Reason("Authentication failed!"))?;
-    let caller = if let Some(t) = ticket {
-        let user = verify_ticket(&access.ticket_key, &t)
-            .ok_or(AuthFail::Reason("Authentication failed!"))?;
-        Caller {
-            user,
-            token: false,
-            privsep: false,
-        }
-    } else if let Some(tok) = authz
-        .and_then(|a| a.trim().strip_prefix("PVEAPIToken"))
-        .map(|r| r.trim_start_matches(['=', ' ']))
-    {
-        // `USER@REALM!TOKENID=SECRET` (bpg token_auth.go).
+    let access = w.access(node).ok_or_else(|| fail("No ticket"))?;
+    let caller = if let Some(tok) = api_token {
+        // `USER@REALM!TOKENID=SECRET`, split at the last `=` (`verify_token`).
         let (id, secret) = tok
-            .split_once('=')
-            .ok_or(AuthFail::Reason("Authentication failed!"))?;
-        let (user, name) = id
-            .split_once('!')
-            .ok_or(AuthFail::Reason("Authentication failed!"))?;
+            .rsplit_once('=')
+            .ok_or_else(|| fail("no tokenid specified"))?;
+        let (user, name) = id.split_once('!').ok_or_else(|| {
+            fail(format!(
+                "'{id}' is not a valid token ID - not able to split into user and token parts"
+            ))
+        })?;
+        if user != "root@pam" {
+            return Err(fail(format!("no such user ('{user}')")));
+        }
         let t = access
             .tokens
             .get(name)
-            .filter(|_| user == "root@pam")
-            .ok_or(AuthFail::Reason("Authentication failed!"))?;
-        let expired = t.expire != 0 && t.expire < world::now_secs();
-        if t.secret != secret.trim() || expired {
-            return Err(AuthFail::Reason("Authentication failed!"));
+            .ok_or_else(|| fail(format!("no such token '{name}' for user '{user}'")))?;
+        if t.expire != 0 && t.expire < world::now_secs() {
+            return Err(fail(format!("token '{name}' access expired")));
+        }
+        if t.secret != secret.trim() {
+            return Err(fail("invalid token value!"));
         }
         Caller {
             user: id.to_string(),
             token: true,
             privsep: t.privsep,
         }
+    } else if let Some(t) = ticket {
+        let user = verify_ticket(&access.ticket_key, &t)
+            .ok_or_else(|| fail("permission denied - invalid PVE ticket"))?;
+        Caller {
+            user,
+            token: false,
+            privsep: false,
+        }
     } else {
-        return Err(AuthFail::Reason("No ticket"));
+        return Err(fail("No ticket"));
     };
     let upload = m == "POST" && rel.starts_with("/nodes/") && rel.ends_with("/upload");
     if m != "GET" && !caller.token && !upload {
@@ -214,7 +289,7 @@ fn authenticate(
             .map(|t| verify_csrf(&access.ticket_key, &caller.user, t))
             .unwrap_or(false);
         if !ok {
-            return Err(AuthFail::Reason("Permission denied - invalid csrf token"));
+            return Err(fail("Permission denied - invalid csrf token"));
         }
     }
     Ok(Some(caller))
@@ -248,8 +323,22 @@ async fn handle(lab: Arc<LabInner>, node: usize, req: Req, conn: CancellationTok
         .get(node)
         .map(|h| h.name.clone())
         .unwrap_or_default();
+    // `AnyEvent.pm` `process_header` refuses other methods before it looks at the path or
+    // the credentials: "method 'HEAD' not available", with no body.
+    if !matches!(req.method.as_str(), "GET" | "POST" | "PUT" | "DELETE") {
+        let reason = format!("method '{}' not available", req.method);
+        return Reply::Send(with_daemon_headers(http::response(
+            501,
+            Some(&reason),
+            None,
+        )));
+    }
     let Some(rel) = req.path.strip_prefix("/api2/json") else {
-        return Reply::Send(http::response(501, Some("no such uri"), None));
+        return Reply::Send(with_daemon_headers(http::response(
+            501,
+            Some("no such uri"),
+            None,
+        )));
     };
     let segs: Vec<String> = rel
         .split('/')
@@ -274,7 +363,7 @@ async fn handle(lab: Arc<LabInner>, node: usize, req: Req, conn: CancellationTok
         Err(AuthFail::Reason(r)) => {
             lab.pause("api.unauthorized", 1.0).await;
             lab.record(&host, &op, start, false);
-            return Reply::Send(unauthorized(r));
+            return Reply::Send(unauthorized(&r));
         }
     };
     lab.pause("api.request", 1.0).await;
@@ -332,11 +421,15 @@ async fn route(
     segs: &[String],
     p: BTreeMap<String, String>,
     caller: Option<&Caller>,
-) -> ApiResult {
+) -> Result<Answer, ApiError> {
     let m = req.method.as_str();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let rel = format!("/{}", segs.join("/"));
-    match (m, s.as_slice()) {
+    if let (_, ["nodes", n, rest @ ..]) = (m, s.as_slice()) {
+        let target = target_node(lab, node, n)?;
+        return node_route(lab, target, req, rest, &p, caller, &rel).await;
+    }
+    let result = match (m, s.as_slice()) {
         ("GET", ["version"]) => Ok(
             json!({"version": super::shell::PVE_VERSION, "release": super::shell::PVE_RELEASE, "repoid": super::shell::PVE_REPOID}),
         ),
@@ -359,12 +452,9 @@ async fn route(
         ("GET", ["storage"]) => storage_config_list(lab, node),
         ("PUT", ["storage", storage]) => storage_update(lab, node, storage, &p, caller),
         ("GET", ["nodes"]) => nodes_list(lab, node),
-        (_, ["nodes", n, rest @ ..]) => {
-            let target = target_node(lab, node, n)?;
-            node_route(lab, target, req, rest, &p, caller, &rel).await
-        }
         _ => Err(not_implemented(req, &rel)),
-    }
+    };
+    result.map(Answer::from)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -376,7 +466,7 @@ async fn node_route(
     p: &BTreeMap<String, String>,
     caller: Option<&Caller>,
     rel: &str,
-) -> ApiResult {
+) -> Result<Answer, ApiError> {
     let m = req.method.as_str();
     let user = caller
         .map(|c| c.user.clone())
@@ -387,6 +477,11 @@ async fn node_route(
         .map(|h| h.name.clone())
         .unwrap_or_default();
     match (m, rest) {
+        ("GET", ["tasks"]) => return tasks_list(lab, node, p),
+        ("GET", ["tasks", upid, "log"]) => return task_log(lab, node, upid, p),
+        _ => {}
+    }
+    let result = match (m, rest) {
         ("GET", ["status"]) => {
             require(caller, &format!("/nodes/{name}"), "Sys.Audit")?;
             node_status(lab, node)
@@ -452,9 +547,7 @@ async fn node_route(
             // Talos runs no guest agent in maintenance mode (research §0.2-9).
             Err(die("QEMU guest agent is not running"))
         }
-        ("GET", ["tasks"]) => tasks_list(lab, node),
         ("GET", ["tasks", upid, "status"]) => task_status(lab, node, upid),
-        ("GET", ["tasks", upid, "log"]) => task_log(lab, node, upid, p),
         ("GET", ["tasks", upid]) => {
             task_status(lab, node, upid)?;
             Ok(json!([{"name": "log"}, {"name": "status"}]))
@@ -491,5 +584,6 @@ async fn node_route(
         }
         ("GET", ["ceph", "status"]) => ceph_status(lab, node),
         _ => Err(not_implemented(req, rel)),
-    }
+    };
+    result.map(Answer::from)
 }

@@ -160,83 +160,28 @@ const UPDATE_CONTROL: &[&str] = &[
     "background_delay",
 ];
 
-/// Options the lab knows for `POST /nodes/{node}/qemu` (qm.conf.5, research §C.3).
-pub(super) fn known_option(k: &str) -> bool {
-    const PLAIN: &[&str] = &[
-        "vmid",
-        "name",
-        "memory",
-        "balloon",
-        "cores",
-        "sockets",
-        "vcpus",
-        "cpu",
-        "cpulimit",
-        "cpuunits",
-        "numa",
-        "bios",
-        "machine",
-        "scsihw",
-        "agent",
-        "ostype",
-        "boot",
-        "bootdisk",
-        "smbios1",
-        "onboot",
-        "startup",
-        "arch",
-        "kvm",
-        "cicustom",
-        "citype",
-        "ciuser",
-        "cipassword",
-        "ciupgrade",
-        "nameserver",
-        "searchdomain",
-        "sshkeys",
-        "description",
-        "tags",
-        "vga",
-        "tablet",
-        "keyboard",
-        "localtime",
-        "protection",
-        "template",
-        "hotplug",
-        "acpi",
-        "start",
-        "pool",
-        "storage",
-        "unique",
-        "vmgenid",
-        "rng0",
-        "shares",
-        "affinity",
-        "args",
-        "autostart",
-        "freeze",
-        "hookscript",
-        "serial0",
-        "serial1",
-        "serial2",
-        "serial3",
-        "usb0",
-        "usb1",
-        "usb2",
-        "usb3",
-        "watchdog",
-        "migrate_downtime",
-        "migrate_speed",
-    ];
-    if PLAIN.contains(&k) || UPDATE_CONTROL.contains(&k) || is_drive(k) {
-        return true;
-    }
-    let numbered = |prefix: &str, max: u32| numbered(k, prefix, max);
-    numbered("net", 31)
-        || numbered("ipconfig", 31)
-        || numbered("hostpci", 15)
-        || numbered("unused", 255)
-}
+/// Parameters of `POST /nodes/{node}/qemu` that steer the create rather than set an option
+/// (`Qemu.pm` `create_vm`).
+const CREATE_CONTROL: &[(&str, schema::Ty)] = &[
+    ("start", schema::Ty::Bool),
+    ("pool", schema::Ty::Str(schema::Check::Any)),
+    ("storage", schema::Ty::Str(schema::Check::Any)),
+    ("unique", schema::Ty::Bool),
+    ("force", schema::Ty::Bool),
+    ("archive", schema::Ty::Str(schema::Check::Any)),
+    ("bwlimit", schema::Ty::Int(Some(0), None)),
+    ("live-restore", schema::Ty::Bool),
+];
+
+/// Parameters of a config update that steer it (`Qemu.pm` `update_vm_api`).
+const UPDATE_CONTROL_TYPES: &[(&str, schema::Ty)] = &[
+    ("digest", schema::Ty::Str(schema::Check::Any)),
+    ("delete", schema::Ty::Str(schema::Check::Any)),
+    ("revert", schema::Ty::Str(schema::Check::Any)),
+    ("skiplock", schema::Ty::Bool),
+    ("force", schema::Ty::Bool),
+    ("background_delay", schema::Ty::Int(Some(1), Some(30))),
+];
 
 /// Options an API token (not `root@pam` itself) may not set (Qemu.pm
 /// `check_vm_modify_config_perm`: "only root can set '$opt' config").
@@ -281,122 +226,54 @@ pub(super) fn with_mac(value: &str) -> String {
     parts.join(",")
 }
 
+/// Checks parameters against the API schema, as `RESTHandler.pm` `handle` does before the
+/// handler runs: a failure is a 400 whatever the VM's state.
 pub(super) fn validate_vm_params(
     p: &BTreeMap<String, String>,
     caller: Option<&Caller>,
     create: bool,
 ) -> Result<(), ApiError> {
-    let mut errors = BTreeMap::new();
-    for k in p.keys() {
-        if !known_option(k) {
-            errors.insert(k.clone(), "property is not defined in schema and the schema does not allow additional properties".to_string());
-        }
-    }
-    let num = |k: &str, lo: i64, hi: i64, errors: &mut BTreeMap<String, String>| {
-        if let Some(v) = p.get(k) {
-            match v.trim().parse::<i64>() {
-                Err(_) => {
-                    errors.insert(
-                        k.to_string(),
-                        format!("type check ('integer') failed - got '{v}'"),
-                    );
-                }
-                Ok(n) if n < lo => {
-                    errors.insert(
-                        k.to_string(),
-                        format!("value must have a minimum value of {lo}"),
-                    );
-                }
-                Ok(n) if n > hi => {
-                    errors.insert(
-                        k.to_string(),
-                        format!("value must have a maximum value of {hi}"),
-                    );
-                }
-                _ => {}
-            }
-        }
+    let mut errors = schema::Errors::new();
+    let control = if create {
+        CREATE_CONTROL
+    } else {
+        UPDATE_CONTROL_TYPES
     };
-    num("cores", 1, 1024, &mut errors);
-    num("sockets", 1, 4, &mut errors);
-    let enums: &[(&str, &[&str])] = &[
-        ("bios", &["seabios", "ovmf"]),
-        ("arch", &["x86_64", "aarch64"]),
-        (
-            "scsihw",
-            &[
-                "lsi",
-                "lsi53c810",
-                "virtio-scsi-pci",
-                "virtio-scsi-single",
-                "megasas",
-                "pvscsi",
-            ],
-        ),
-        (
-            "ostype",
-            &[
-                "other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11",
-                "l24", "l26", "solaris",
-            ],
-        ),
-        ("citype", &["configdrive2", "nocloud", "opennebula"]),
-    ];
-    for (k, allowed) in enums {
-        if let Some(v) = p.get(*k) {
-            if !allowed.contains(&v.as_str()) {
-                errors.insert(
-                    k.to_string(),
-                    format!(
-                        "value '{v}' does not have a value in the enumeration '{}'",
-                        allowed.join(", ")
-                    ),
-                );
-            }
+    for (k, v) in p {
+        if k == "vmid" {
+            continue;
+        }
+        let prop = control
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, ty)| schema::Prop {
+                ty: *ty,
+                optional: true,
+                default_key: false,
+                alias: None,
+            })
+            .or_else(|| schema::qemu_option(k));
+        match prop {
+            Some(prop) => schema::check_prop(v, &prop, k, &mut errors),
+            None => schema::add_error(
+                &mut errors,
+                k,
+                "property is not defined in schema and the schema does not allow additional properties".into(),
+            ),
         }
     }
-    for k in [
-        "kvm",
-        "onboot",
-        "start",
-        "numa",
-        "acpi",
-        "tablet",
-        "protection",
-        "template",
-    ] {
-        if let Some(v) = p.get(k) {
-            if !["0", "1", "yes", "no", "true", "false", "on", "off"].contains(&v.as_str()) {
-                errors.insert(
-                    k.to_string(),
-                    format!("type check ('boolean') failed - got '{v}'"),
-                );
-            }
-        }
-    }
-    if let Some(m) = p.get("memory") {
-        let n = m
-            .split(',')
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("current=");
-        if n.parse::<u64>().map(|x| x < 16).unwrap_or(true) {
-            errors.insert(
-                "memory".into(),
-                format!("invalid format - value '{m}' does not look like a valid memory size"),
-            );
-        }
-    }
-    if create && !p.contains_key("vmid") {
-        errors.insert(
-            "vmid".into(),
+    match p.get("vmid") {
+        None if create => schema::add_error(
+            &mut errors,
+            "vmid",
             "property is missing and it is not optional".into(),
-        );
-    }
-    if let Some(v) = p.get("vmid") {
-        if let Err(ApiError::Param(e)) = parse_vmid(v) {
-            errors.extend(e);
+        ),
+        Some(v) => {
+            if let Err(ApiError::Param(e)) = parse_vmid(v) {
+                errors.extend(e);
+            }
         }
+        None => {}
     }
     if !errors.is_empty() {
         return Err(ApiError::Param(errors));
@@ -677,8 +554,8 @@ pub(super) fn qemu_config(lab: &LabInner, node: usize, id: &str) -> ApiResult {
     let vm = vm_in(&w, node, vmid)?;
     let mut obj = serde_json::Map::new();
     for (k, v) in &vm.config {
-        // Values come from the config file, so numbers are strings here too.
-        obj.insert(k.clone(), json!(v));
+        // Typed by the schema, as `parse_vm_config` types them.
+        obj.insert(k.clone(), schema::config_value(k, v));
     }
     if let Some(l) = &vm.lock {
         obj.insert("lock".into(), json!(l));
@@ -709,14 +586,15 @@ pub(super) fn qemu_update(
     user: &str,
     is_async: bool,
 ) -> ApiResult {
-    let vmid = vm_exists(lab, node, id)?;
     validate_vm_params(p, caller, false)?;
-    if p.contains_key("vmid") {
-        return Err(param_err(
-            "vmid",
-            "property is not defined in schema and the schema does not allow additional properties",
+    if p.get("vmid").is_some_and(|v| v.trim() != id) {
+        // HTTPServer.pm `rest_handler`: a body parameter that contradicts the URI.
+        return Err(ApiError::Status(
+            400,
+            "duplicate parameter (already defined in URI) with conflicting values!".into(),
         ));
     }
+    let vmid = vm_exists(lab, node, id)?;
     let mut w = lab.world();
     let vm = vm_in(&w, node, vmid)?.clone();
     if let Some(l) = &vm.lock {
@@ -778,9 +656,13 @@ pub(super) fn qemu_current(lab: &LabInner, node: usize, id: &str) -> ApiResult {
         .unwrap_or(false);
     let mut v = json!({
         "vmid": vmid, "name": vm.name(), "status": status_str(vm), "qmpstatus": status_str(vm), "cpus": cpus(vm),
-        "maxmem": mem_bytes(vm), "maxdisk": disk_bytes(vm), "uptime": uptime(vm), "agent": u8::from(agent),
+        "maxmem": mem_bytes(vm), "maxdisk": disk_bytes(vm), "uptime": uptime(vm),
         "ha": {"managed": 0}, "cpu": 0, "mem": 0, "disk": 0, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0
     });
+    // `Qemu.pm` `vm_status` sets `agent => 1` only when the agent is enabled.
+    if agent {
+        v["agent"] = json!(1);
+    }
     if vm.status == VmStatus::Running {
         v["pid"] = json!(vm.pid);
         v["running-machine"] = json!("virt-10.0+pve0");
