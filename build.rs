@@ -11,7 +11,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         .compile_fds(fds)?;
     // The lab's Talos apid (packages machine, storage, common, google.rpc): server side only.
-    let talos = protox::compile(["machine/machine.proto", "storage/storage.proto"], ["proto/talos"])?;
-    tonic_prost_build::configure().build_client(false).build_server(true).generate_default_stubs(true).compile_fds(talos)?;
+    let talos = protox::compile(
+        ["machine/machine.proto", "storage/storage.proto"],
+        ["proto/talos"],
+    )?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .generate_default_stubs(true)
+        .compile_fds(talos)?;
     Ok(())
 }

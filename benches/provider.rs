@@ -72,7 +72,9 @@ fn main() -> ExitCode {
     println!("(target: AutoMTLS line median ≤ 10 ms)");
     println!();
 
-    println!("== codec throughput, ~1 MB state value, n={codec_n} iterations each (MB = 10^6 bytes) ==");
+    println!(
+        "== codec throughput, ~1 MB state value, n={codec_n} iterations each (MB = 10^6 bytes) =="
+    );
     let codec_summary = match codec_bench(codec_n) {
         Ok(lines) => lines,
         Err(e) => {
@@ -85,7 +87,14 @@ fn main() -> ExitCode {
     println!("== summary ==");
     for (label, line, ready) in &rows {
         for (what, s) in [("line", line), ("ready", ready)] {
-            println!("handshake {:<15}  median {:>7.2} ms  (min {:.2}, max {:.2}, n={})", format!("{label} {what}"), ms(s.median()), ms(s.min()), ms(s.max()), s.n());
+            println!(
+                "handshake {:<15}  median {:>7.2} ms  (min {:.2}, max {:.2}, n={})",
+                format!("{label} {what}"),
+                ms(s.median()),
+                ms(s.min()),
+                ms(s.max()),
+                s.n()
+            );
         }
     }
     for line in codec_summary {
@@ -95,7 +104,11 @@ fn main() -> ExitCode {
 }
 
 fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,10 +170,23 @@ fn ms(d: Duration) -> f64 {
 fn provider_binary() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("FREETIER_PROVIDER_BIN") {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(format!("FREETIER_PROVIDER_BIN={} is not a file", p.display())) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "FREETIER_PROVIDER_BIN={} is not a file",
+                p.display()
+            ))
+        };
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let target = if target.is_relative() { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(target) } else { target };
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target = if target.is_relative() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(target)
+    } else {
+        target
+    };
     let p = target.join("release").join("terraform-provider-freetier");
     if p.is_file() {
         Ok(p)
@@ -184,26 +210,50 @@ struct TerraformLikeClient {
 impl TerraformLikeClient {
     fn new() -> TerraformLikeClient {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("P-521 key");
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "HashiCorp");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "HashiCorp");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment, rcgen::KeyUsagePurpose::KeyCertSign];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth, rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::DigitalSignature,
+            rcgen::KeyUsagePurpose::KeyEncipherment,
+            rcgen::KeyUsagePurpose::KeyCertSign,
+        ];
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        ];
         let cert = params.self_signed(&key).expect("self-signed cert");
-        TerraformLikeClient { pem: cert.pem(), cert: cert.der().clone(), key: key.serialize_der() }
+        TerraformLikeClient {
+            pem: cert.pem(),
+            cert: cert.der().clone(),
+            key: key.serialize_der(),
+        }
     }
 
     fn config(&self, server_cert_b64: &str) -> Result<Arc<rustls::ClientConfig>, String> {
-        let der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(server_cert_b64).map_err(|e| format!("server certificate in the handshake line: {e}"))?;
+        let der = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(server_cert_b64)
+            .map_err(|e| format!("server certificate in the handshake line: {e}"))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = Arc::new(PinnedServer { expected: der, provider: provider.clone() });
+        let verifier = Arc::new(PinnedServer {
+            expected: der,
+            provider: provider.clone(),
+        });
         let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_client_auth_cert(vec![self.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone())))
+            .with_client_auth_cert(
+                vec![self.cert.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone())),
+            )
             .map_err(|e| e.to_string())?;
         cfg.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(cfg))
@@ -218,21 +268,52 @@ struct PinnedServer {
 }
 
 impl rustls::client::danger::ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(&self, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         if end_entity.as_ref() == self.expected.as_slice() {
             Ok(rustls::client::danger::ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -241,12 +322,17 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00
 
 /// Sends the HTTP/2 preface and reads the server's first frame header, which must be SETTINGS.
 fn first_h2_frame(io: &mut (impl Read + Write)) -> Result<(), String> {
-    io.write_all(H2_PREFACE).map_err(|e| format!("writing the HTTP/2 preface: {e}"))?;
+    io.write_all(H2_PREFACE)
+        .map_err(|e| format!("writing the HTTP/2 preface: {e}"))?;
     io.flush().map_err(|e| e.to_string())?;
     let mut header = [0u8; 9];
-    io.read_exact(&mut header).map_err(|e| format!("reading the server's first HTTP/2 frame: {e}"))?;
+    io.read_exact(&mut header)
+        .map_err(|e| format!("reading the server's first HTTP/2 frame: {e}"))?;
     if header[3] != 0x4 {
-        return Err(format!("the server's first HTTP/2 frame is type {}, not SETTINGS", header[3]));
+        return Err(format!(
+            "the server's first HTTP/2 frame is type {}, not SETTINGS",
+            header[3]
+        ));
     }
     Ok(())
 }
@@ -254,7 +340,10 @@ fn first_h2_frame(io: &mut (impl Read + Write)) -> Result<(), String> {
 /// One spawn: the times to the first stdout line and to the server's first HTTP/2 frame,
 /// after checking the line is a go-plugin handshake (with a certificate exactly when AutoMTLS
 /// is on).
-fn handshake_once(bin: &PathBuf, tls: Option<&TerraformLikeClient>) -> Result<(Duration, Duration), String> {
+fn handshake_once(
+    bin: &PathBuf,
+    tls: Option<&TerraformLikeClient>,
+) -> Result<(Duration, Duration), String> {
     let mut cmd = Command::new(bin);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -268,23 +357,38 @@ fn handshake_once(bin: &PathBuf, tls: Option<&TerraformLikeClient>) -> Result<(D
         cmd.env("PLUGIN_CLIENT_CERT", &client.pem);
     }
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot spawn {}: {e}", bin.display()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot spawn {}: {e}", bin.display()))?;
     let result = (|| {
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).map_err(|e| format!("reading the handshake line: {e}"))?;
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the handshake line: {e}"))?;
         let line_time = start.elapsed();
         let fields: Vec<&str> = line.trim_end().split('|').collect();
-        let ok = fields.len() == 6 && fields[0] == "1" && fields[1] == "5" && fields[2] == "tcp" && fields[4] == "grpc" && (fields[5].is_empty() == tls.is_none());
+        let ok = fields.len() == 6
+            && fields[0] == "1"
+            && fields[1] == "5"
+            && fields[2] == "tcp"
+            && fields[4] == "grpc"
+            && (fields[5].is_empty() == tls.is_none());
         if !ok {
             return Err(format!("unexpected handshake line {line:?}"));
         }
-        let mut tcp = TcpStream::connect(fields[3]).map_err(|e| format!("connecting to {}: {e}", fields[3]))?;
+        let mut tcp = TcpStream::connect(fields[3])
+            .map_err(|e| format!("connecting to {}: {e}", fields[3]))?;
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
         match tls {
             Some(client) => {
                 let cfg = client.config(fields[5])?;
-                let mut conn = rustls::ClientConnection::new(cfg, ServerName::try_from("localhost").expect("name")).map_err(|e| e.to_string())?;
+                let mut conn = rustls::ClientConnection::new(
+                    cfg,
+                    ServerName::try_from("localhost").expect("name"),
+                )
+                .map_err(|e| e.to_string())?;
                 first_h2_frame(&mut rustls::Stream::new(&mut conn, &mut tcp))?;
             }
             None => first_h2_frame(&mut tcp)?,
@@ -296,7 +400,11 @@ fn handshake_once(bin: &PathBuf, tls: Option<&TerraformLikeClient>) -> Result<(D
     result
 }
 
-fn handshake_series(bin: &PathBuf, tls: Option<&TerraformLikeClient>, n: usize) -> Result<(Series, Series), String> {
+fn handshake_series(
+    bin: &PathBuf,
+    tls: Option<&TerraformLikeClient>,
+    n: usize,
+) -> Result<(Series, Series), String> {
     // Two unmeasured runs: page cache, dynamic loader, and this process's own TLS stack warm.
     for _ in 0..2 {
         handshake_once(bin, tls)?;
@@ -315,7 +423,11 @@ fn handshake_series(bin: &PathBuf, tls: Option<&TerraformLikeClient>, n: usize) 
 
 /// A state-like type: an object with a list of a few thousand nested objects.
 fn state_type() -> Type {
-    let disk = Type::object([("name", Type::String), ("size_gb", Type::Number), ("encrypted", Type::Bool)]);
+    let disk = Type::object([
+        ("name", Type::String),
+        ("size_gb", Type::Number),
+        ("encrypted", Type::Bool),
+    ]);
     let item = Type::object([
         ("id", Type::String),
         ("display_name", Type::String),
@@ -329,29 +441,73 @@ fn state_type() -> Type {
         ("disks", Type::list(disk)),
         ("zones", Type::set(Type::String)),
     ]);
-    Type::object([("id", Type::String), ("region", Type::String), ("generation", Type::Number), ("items", Type::list(item))])
+    Type::object([
+        ("id", Type::String),
+        ("region", Type::String),
+        ("generation", Type::Number),
+        ("items", Type::list(item)),
+    ])
 }
 
 fn state_value(items: usize) -> Value {
     let big = Number::from_str("123456789012345678901234567890.123456789").expect("big number");
     let list = (0..items)
         .map(|i| {
-            let tags: BTreeMap<String, Value> = (0..4).map(|t| (format!("tag-{t}"), Value::string(format!("value-{i}-{t}-lorem-ipsum")))).collect();
+            let tags: BTreeMap<String, Value> = (0..4)
+                .map(|t| {
+                    (
+                        format!("tag-{t}"),
+                        Value::string(format!("value-{i}-{t}-lorem-ipsum")),
+                    )
+                })
+                .collect();
             let disks = (0..2)
-                .map(|d| Value::object([("name", Value::string(format!("disk-{i}-{d}"))), ("size_gb", Value::int(50 + d)), ("encrypted", Value::Bool(d % 2 == 0))]))
+                .map(|d| {
+                    Value::object([
+                        ("name", Value::string(format!("disk-{i}-{d}"))),
+                        ("size_gb", Value::int(50 + d)),
+                        ("encrypted", Value::Bool(d % 2 == 0)),
+                    ])
+                })
                 .collect();
             Value::object([
-                ("id", Value::string(format!("ocid1.instance.oc1.eu-frankfurt-1.{i:032x}"))),
+                (
+                    "id",
+                    Value::string(format!("ocid1.instance.oc1.eu-frankfurt-1.{i:032x}")),
+                ),
                 ("display_name", Value::string(format!("worker-{i}"))),
                 ("ocpus", Value::int((i % 4) as i64 + 1)),
-                ("memory_gb", Value::float(6.0 * ((i % 4) as f64 + 1.0) + 0.5)),
-                ("big", if i % 3 == 0 { Value::Number(big.clone()) } else { Value::int(i as i64 * 1_000_000_007) }),
+                (
+                    "memory_gb",
+                    Value::float(6.0 * ((i % 4) as f64 + 1.0) + 0.5),
+                ),
+                (
+                    "big",
+                    if i % 3 == 0 {
+                        Value::Number(big.clone())
+                    } else {
+                        Value::int(i as i64 * 1_000_000_007)
+                    },
+                ),
                 ("ratio", Value::float(i as f64 / 7.0)),
                 ("enabled", Value::Bool(i % 2 == 0)),
-                ("description", if i % 5 == 0 { Value::Null } else { Value::string("An Ampere A1 worker node inside the Always Free allowance.") }),
+                (
+                    "description",
+                    if i % 5 == 0 {
+                        Value::Null
+                    } else {
+                        Value::string("An Ampere A1 worker node inside the Always Free allowance.")
+                    },
+                ),
                 ("tags", Value::Map(tags)),
                 ("disks", Value::List(disks)),
-                ("zones", Value::Set(vec![Value::string("AD-1"), Value::string(format!("AD-{}", i % 3 + 2))])),
+                (
+                    "zones",
+                    Value::Set(vec![
+                        Value::string("AD-1"),
+                        Value::string(format!("AD-{}", i % 3 + 2)),
+                    ]),
+                ),
             ])
         })
         .collect();
@@ -365,13 +521,15 @@ fn state_value(items: usize) -> Value {
 
 fn time_n<T>(n: usize, mut f: impl FnMut() -> T) -> Series {
     black_box(f()); // warm-up
-    Series((0..n)
-        .map(|_| {
-            let t = Instant::now();
-            black_box(f());
-            t.elapsed()
-        })
-        .collect())
+    Series(
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(f());
+                t.elapsed()
+            })
+            .collect(),
+    )
 }
 
 /// Prints the full line and returns the short one for the summary.
@@ -386,7 +544,13 @@ fn throughput_line(label: &str, bytes: usize, s: &Series) -> String {
         mbps(s.max()),
         s.n()
     );
-    format!("{label:<19} median {:>7.1} MB/s  (best {:.1}, worst {:.1}, {bytes} B, n={})", mbps(s.median()), mbps(s.min()), mbps(s.max()), s.n())
+    format!(
+        "{label:<19} median {:>7.1} MB/s  (best {:.1}, worst {:.1}, {bytes} B, n={})",
+        mbps(s.median()),
+        mbps(s.min()),
+        mbps(s.max()),
+        s.n()
+    )
 }
 
 fn codec_bench(n: usize) -> Result<Vec<String>, String> {
@@ -401,7 +565,9 @@ fn codec_bench(n: usize) -> Result<Vec<String>, String> {
         }
         items = items * 1_050_000 / b.len().max(1) + 1;
     };
-    let json_bytes = serde_json::to_vec(&json::encode(&value, &ty).map_err(|e| format!("json encode: {e}"))?).map_err(|e| e.to_string())?;
+    let json_bytes =
+        serde_json::to_vec(&json::encode(&value, &ty).map_err(|e| format!("json encode: {e}"))?)
+            .map_err(|e| e.to_string())?;
 
     // Sanity, not speed: both codecs round-trip the value.
     if msgpack::decode(&packed, &ty).map_err(|e| format!("msgpack decode: {e}"))? != value {
@@ -411,11 +577,17 @@ fn codec_bench(n: usize) -> Result<Vec<String>, String> {
         return Err("JSON round trip changed the value".into());
     }
     println!("value: object with a list of {items} objects (strings, small/float/30-digit numbers, bools, nulls, maps, lists, sets)");
-    println!("msgpack form {} bytes, JSON form {} bytes", packed.len(), json_bytes.len());
+    println!(
+        "msgpack form {} bytes, JSON form {} bytes",
+        packed.len(),
+        json_bytes.len()
+    );
 
     let enc = time_n(n, || msgpack::encode(&value, &ty).expect("encode"));
     let dec = time_n(n, || msgpack::decode(&packed, &ty).expect("decode"));
-    let jdec = time_n(n, || json::decode_bytes(&json_bytes, &ty).expect("json decode"));
+    let jdec = time_n(n, || {
+        json::decode_bytes(&json_bytes, &ty).expect("json decode")
+    });
     Ok(vec![
         throughput_line("msgpack encode", packed.len(), &enc),
         throughput_line("msgpack decode", packed.len(), &dec),

@@ -606,9 +606,21 @@ fn crafted_violations_in_the_oci_layer_are_found_before_any_init() {
     // issue 4: over-limit tfvars in terraform/oci are caught by the static check too.
     let layer = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/oci");
     let cases: [(&str, &str, &[&str]); 3] = [
-        ("three nodes on always_free", "node_count = 3\n", &["Too Many A1", "always_free"]),
-        ("four OCPUs on one node", "node_count = 1\nnode_ocpus = 4\n", &["OCPU", "2026-06-12"]),
-        ("pay_as_you_go with five nodes", "tier = \"pay_as_you_go\"\nnode_count = 5\n", &["pay_as_you_go"]),
+        (
+            "three nodes on always_free",
+            "node_count = 3\n",
+            &["Too Many A1", "always_free"],
+        ),
+        (
+            "four OCPUs on one node",
+            "node_count = 1\nnode_ocpus = 4\n",
+            &["OCPU", "2026-06-12"],
+        ),
+        (
+            "pay_as_you_go with five nodes",
+            "tier = \"pay_as_you_go\"\nnode_count = 5\n",
+            &["pay_as_you_go"],
+        ),
     ];
     for (name, tfvars, needles) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -620,9 +632,17 @@ fn crafted_violations_in_the_oci_layer_are_found_before_any_init() {
         }
         std::fs::write(dir.path().join("terraform.tfvars"), tfvars).unwrap();
         let out = run(&[&dir.path().display().to_string()]);
-        assert_eq!(out.code, 1, "[{name}] must fail:\n{}{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.code, 1,
+            "[{name}] must fail:\n{}{}",
+            out.stdout, out.stderr
+        );
         for n in needles {
-            assert!(out.stdout.contains(n), "[{name}] expected {n:?} in:\n{}", out.stdout);
+            assert!(
+                out.stdout.contains(n),
+                "[{name}] expected {n:?} in:\n{}",
+                out.stdout
+            );
         }
     }
 }

@@ -6,7 +6,10 @@ use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn obj(pairs: &[(&str, Value)]) -> Value {
@@ -42,11 +45,36 @@ fn golden_bytes_decode_to_what_terraform_meant() {
 #[test]
 fn golden_bytes_are_what_we_write() {
     let cases: Vec<(&str, Value, Type, &str)> = vec![
-        ("unknown is d4 00 00", Value::Unknown, Type::String, "d4 00 00"),
-        ("every attribute present, null where unset", obj(&[("a", "x".into())]), Type::object([("a", Type::String), ("b", Type::Number)]), "82 a1 61 a1 78 a1 62 c0"),
-        ("exact int stays int", Value::int(300), Type::Number, "cd 01 2c"),
-        ("exact float is float64", Value::float(1.5), Type::Number, "cb 3f f8 00 00 00 00 00 00"),
-        ("dynamic carries its type", Value::string("hi"), Type::Dynamic, "92 c4 08 22 73 74 72 69 6e 67 22 a2 68 69"),
+        (
+            "unknown is d4 00 00",
+            Value::Unknown,
+            Type::String,
+            "d4 00 00",
+        ),
+        (
+            "every attribute present, null where unset",
+            obj(&[("a", "x".into())]),
+            Type::object([("a", Type::String), ("b", Type::Number)]),
+            "82 a1 61 a1 78 a1 62 c0",
+        ),
+        (
+            "exact int stays int",
+            Value::int(300),
+            Type::Number,
+            "cd 01 2c",
+        ),
+        (
+            "exact float is float64",
+            Value::float(1.5),
+            Type::Number,
+            "cb 3f f8 00 00 00 00 00 00",
+        ),
+        (
+            "dynamic carries its type",
+            Value::string("hi"),
+            Type::Dynamic,
+            "92 c4 08 22 73 74 72 69 6e 67 22 a2 68 69",
+        ),
     ];
     for (name, v, ty, bytes) in cases {
         assert_eq!(msgpack::encode(&v, &ty).unwrap(), hex(bytes), "{name}");
@@ -55,7 +83,10 @@ fn golden_bytes_are_what_we_write() {
     let text = "0.1000000000000000000000000001";
     let mut want = vec![0xa0 | text.len() as u8];
     want.extend_from_slice(text.as_bytes());
-    assert_eq!(msgpack::encode(&Value::Number(text.parse().unwrap()), &Type::Number).unwrap(), want);
+    assert_eq!(
+        msgpack::encode(&Value::Number(text.parse().unwrap()), &Type::Number).unwrap(),
+        want
+    );
 }
 
 #[test]
@@ -67,16 +98,32 @@ fn values_of_the_wrong_type_are_errors_with_a_path() {
     assert_eq!(err.path.to_string(), "rules[0].port");
     assert!(err.message.contains("not a decimal number"), "{err}");
     let err = msgpack::decode(&hex("81 a3 62 61 64 c0"), &ty).unwrap_err();
-    assert!(err.message.contains("unsupported attribute \"bad\""), "{err}");
-    assert!(msgpack::decode(&hex("92 c4 05 22 66 6f 6f 22 c0"), &Type::Dynamic).is_err(), "unknown type name");
-    assert!(msgpack::decode(&hex("a5 68 69"), &Type::String).is_err(), "truncated");
+    assert!(
+        err.message.contains("unsupported attribute \"bad\""),
+        "{err}"
+    );
+    assert!(
+        msgpack::decode(&hex("92 c4 05 22 66 6f 6f 22 c0"), &Type::Dynamic).is_err(),
+        "unknown type name"
+    );
+    assert!(
+        msgpack::decode(&hex("a5 68 69"), &Type::String).is_err(),
+        "truncated"
+    );
 }
 
 #[test]
 fn json_state_reads_with_exact_numbers_and_dynamic_wrappers() {
     let ty = Type::object([("n", Type::Number), ("d", Type::Dynamic)]);
     let v = json::decode_bytes(br#"{"n": 123456789012345678901234567890.5, "d": {"type": ["list","string"], "value": ["a"]}}"#, &ty).unwrap();
-    assert_eq!(v.attr("n").as_number(), Some(&"123456789012345678901234567890.5".parse::<Number>().unwrap()));
+    assert_eq!(
+        v.attr("n").as_number(),
+        Some(
+            &"123456789012345678901234567890.5"
+                .parse::<Number>()
+                .unwrap()
+        )
+    );
     assert_eq!(v.attr("d"), &Value::List(vec!["a".into()]));
 }
 
@@ -97,7 +144,10 @@ fn arb_number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<i64>().prop_map(Number::from_i64),
         any::<u64>().prop_map(Number::from_u64),
-        any::<f64>().prop_filter_map("finite", |f| f.is_finite().then(|| Number::from_f64(f)).flatten()),
+        any::<f64>().prop_filter_map("finite", |f| f
+            .is_finite()
+            .then(|| Number::from_f64(f))
+            .flatten()),
         "-?[1-9][0-9]{18,40}(\\.[0-9]{1,30})?".prop_map(|s| s.parse().unwrap()),
     ]
 }
@@ -108,7 +158,9 @@ fn arb_value(ty: Type, allow_unknown: bool) -> BoxedStrategy<Value> {
         Type::Number => arb_number().prop_map(Value::Number).boxed(),
         Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         Type::Dynamic => Just(Value::Null).boxed(),
-        Type::List(e) => prop::collection::vec(arb_value(*e, allow_unknown), 0..4).prop_map(Value::List).boxed(),
+        Type::List(e) => prop::collection::vec(arb_value(*e, allow_unknown), 0..4)
+            .prop_map(Value::List)
+            .boxed(),
         // Set elements must be distinct for equality to be meaningful; keep them known.
         Type::Set(e) => prop::collection::vec(arb_value(*e, false), 0..4)
             .prop_map(|items| {
@@ -121,8 +173,17 @@ fn arb_value(ty: Type, allow_unknown: bool) -> BoxedStrategy<Value> {
                 Value::Set(out)
             })
             .boxed(),
-        Type::Map(e) => prop::collection::btree_map("[a-z]{0,5}", arb_value(*e, allow_unknown), 0..4).prop_map(Value::Map).boxed(),
-        Type::Tuple(es) => es.into_iter().map(|e| arb_value(e, allow_unknown)).collect::<Vec<_>>().prop_map(Value::Tuple).boxed(),
+        Type::Map(e) => {
+            prop::collection::btree_map("[a-z]{0,5}", arb_value(*e, allow_unknown), 0..4)
+                .prop_map(Value::Map)
+                .boxed()
+        }
+        Type::Tuple(es) => es
+            .into_iter()
+            .map(|e| arb_value(e, allow_unknown))
+            .collect::<Vec<_>>()
+            .prop_map(Value::Tuple)
+            .boxed(),
         Type::Object(attrs) => attrs
             .into_iter()
             .map(|(k, t)| arb_value(t, allow_unknown).prop_map(move |v| (k.clone(), v)))

@@ -17,5 +17,8 @@ fn registry_docs_match_the_schemas() {
             stale.push(rel);
         }
     }
-    assert!(stale.is_empty(), "docs are stale for {stale:?}: run FREETIER_UPDATE_DOCS=1 cargo test --test docs");
+    assert!(
+        stale.is_empty(),
+        "docs are stale for {stale:?}: run FREETIER_UPDATE_DOCS=1 cargo test --test docs"
+    );
 }

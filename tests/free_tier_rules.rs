@@ -23,7 +23,11 @@ fn plan_fails_with(core: &Core, body: &str, needles: &[&str]) {
     let text = plan.text();
     assert_eq!(plan.code, 1, "[{}] the plan must stop:\n{text}", core.name);
     for n in needles {
-        assert!(text.contains(n), "[{}] expected {n:?} in:\n{text}", core.name);
+        assert!(
+            text.contains(n),
+            "[{}] expected {n:?} in:\n{text}",
+            core.name
+        );
     }
 }
 
@@ -69,9 +73,17 @@ output "storage_headroom" { value = data.freetier_allocation.stack.totals["block
         assert_eq!(apply.code, 0, "[{}] {}", core.name, apply.text());
         let out = wd.run(&["output", "-json"]);
         let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!(j["node1_memory"]["value"], 6, "[{}] Always Free rounds A1 memory to 6 GB per OCPU", core.name);
+        assert_eq!(
+            j["node1_memory"]["value"], 6,
+            "[{}] Always Free rounds A1 memory to 6 GB per OCPU",
+            core.name
+        );
         assert_eq!(j["free"]["value"], true, "[{}]", core.name);
-        assert_eq!(j["storage_headroom"]["value"], 50, "[{}] 200 GB less three 50 GB boot volumes", core.name);
+        assert_eq!(
+            j["storage_headroom"]["value"], 50,
+            "[{}] 200 GB less three 50 GB boot volumes",
+            core.name
+        );
         assert_eq!(wd.plan().code, 0, "[{}] nothing left to change", core.name);
     }
 }
@@ -101,7 +113,11 @@ data "freetier_allocation" "stack" {
 }
 "#;
     for core in cores() {
-        plan_fails_with(&core, body, &["instance", "4", "2", "always_free", "2026-06-12"]);
+        plan_fails_with(
+            &core,
+            body,
+            &["instance", "4", "2", "always_free", "2026-06-12"],
+        );
     }
 }
 
@@ -140,7 +156,10 @@ output "sources" { value = [for l in data.freetier_limits.free.limits : l.source
     let j: serde_json::Value = serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
     assert_eq!(j["free_a1"]["value"], 2);
     assert_eq!(j["payg_a1"]["value"], 4);
-    assert!(!j["sources"]["value"][0].as_str().unwrap_or_default().is_empty());
+    assert!(!j["sources"]["value"][0]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
 }
 
 #[test]
@@ -167,18 +186,46 @@ output "bad_paths" { value = [for v in local.bad : v.path] }
         assert_eq!(wd.init().code, 0);
         let apply = wd.apply();
         assert_eq!(apply.code, 0, "[{}] {}", core.name, apply.text());
-        let j: serde_json::Value = serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
-        assert_eq!(j["payg_ocpus"]["value"], serde_json::json!([2, 1, 1]), "[{}]", core.name);
-        assert_eq!(j["payg_memory"]["value"], serde_json::json!([12, 6, 6]), "[{}]", core.name);
+        let j: serde_json::Value =
+            serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
+        assert_eq!(
+            j["payg_ocpus"]["value"],
+            serde_json::json!([2, 1, 1]),
+            "[{}]",
+            core.name
+        );
+        assert_eq!(
+            j["payg_memory"]["value"],
+            serde_json::json!([12, 6, 6]),
+            "[{}]",
+            core.name
+        );
         assert!(j["free_ceph_gb"]["value"].is_number());
-        assert!(j["bad_paths"]["value"].as_array().is_some_and(|a| a.iter().any(|p| p.as_str().unwrap_or("").starts_with("instances[0]"))), "[{}] {}", core.name, j["bad_paths"]);
+        assert!(
+            j["bad_paths"]["value"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|p| p.as_str().unwrap_or("").starts_with("instances[0]"))),
+            "[{}] {}",
+            core.name,
+            j["bad_paths"]
+        );
 
-        let impossible = config("output \"x\" { value = provider::freetier::ampere_layout(\"always_free\", 3) }");
+        let impossible = config(
+            "output \"x\" { value = provider::freetier::ampere_layout(\"always_free\", 3) }",
+        );
         let wd = Workdir::new(&core, true, &impossible);
         assert_eq!(wd.init().code, 0);
         let plan = wd.plan();
         assert_eq!(plan.code, 1, "[{}] {}", core.name, plan.text());
-        assert!(plan.text().contains("whole"), "[{}] the error says why: {}", core.name, plan.text());
+        assert!(
+            plan.text().contains("whole"),
+            "[{}] the error says why: {}",
+            core.name,
+            plan.text()
+        );
     }
-    assert!(ran > 0, "no core ≥ 1.8 to test functions on (1.15.5 is installed by scripts/install-tools.sh)");
+    assert!(
+        ran > 0,
+        "no core ≥ 1.8 to test functions on (1.15.5 is installed by scripts/install-tools.sh)"
+    );
 }

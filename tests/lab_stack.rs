@@ -12,22 +12,39 @@ use support::*;
 fn examples_lab_applies_against_the_labs_layer1_on_every_core() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let lab = rt.block_on(TalosLab::start(LabConfig { time_scale: 0.0, state_dir: Some(dir.path().to_path_buf()), ..LabConfig::always_free() })).expect("lab");
+    let lab = rt
+        .block_on(TalosLab::start(LabConfig {
+            time_scale: 0.0,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..LabConfig::always_free()
+        }))
+        .expect("lab");
     let state = dir.path().join("oci.tfstate");
-    std::fs::write(&state, serde_json::to_vec_pretty(&lab.lab.tfstate()).unwrap()).unwrap();
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab/main.tf")).unwrap();
+    std::fs::write(
+        &state,
+        serde_json::to_vec_pretty(&lab.lab.tfstate()).unwrap(),
+    )
+    .unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab/main.tf"))
+            .unwrap();
     let mut failures = Vec::new();
     for core in cores() {
         let wd = Workdir::new(&core, true, &example);
-        wd.write("terraform.tfvars", &format!("oci_state_path = {:?}\n", state.display().to_string()));
+        wd.write(
+            "terraform.tfvars",
+            &format!("oci_state_path = {:?}\n", state.display().to_string()),
+        );
         assert_eq!(wd.init().code, 0);
         let apply = wd.apply();
         if apply.code != 0 {
             failures.push(format!("[{}] {}", core.name, apply.text()));
             continue;
         }
-        let out: serde_json::Value = serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
-        if out["free"]["value"] != true || out["hosts"]["value"].as_array().map(Vec::len) != Some(2) {
+        let out: serde_json::Value =
+            serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
+        if out["free"]["value"] != true || out["hosts"]["value"].as_array().map(Vec::len) != Some(2)
+        {
             failures.push(format!("[{}] unexpected outputs {out}", core.name));
         }
         if wd.plan().code != 0 {

@@ -28,7 +28,11 @@ fn client_identity() -> ClientIdentity {
     let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).unwrap();
-    ClientIdentity { pem: cert.pem(), der: cert.der().clone(), key: PrivatePkcs8KeyDer::from(key.serialize_der()) }
+    ClientIdentity {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+    }
 }
 
 struct Plugin {
@@ -54,10 +58,18 @@ fn start_plugin(client_pem: &str) -> Plugin {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let parts: Vec<&str> = line.trim_end().split('|').collect();
-    let der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(parts[5]).expect("unpadded standard base64");
-    Plugin { child, addr: parts[3].to_string(), server_cert: CertificateDer::from(der) }
+    let der = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(parts[5])
+        .expect("unpadded standard base64");
+    Plugin {
+        child,
+        addr: parts[3].to_string(),
+        server_cert: CertificateDer::from(der),
+    }
 }
 
 /// Trusts exactly the certificate from the handshake line, as go-plugin's client does.
@@ -65,18 +77,37 @@ fn start_plugin(client_pem: &str) -> Plugin {
 struct PinnedServer(CertificateDer<'static>, Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(&self, ee: &CertificateDer<'_>, _: &[CertificateDer<'_>], name: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        ee: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         assert_eq!(name.to_str(), "localhost");
         if ee.as_ref() == self.0.as_ref() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("not the handshake certificate".into()))
+            Err(rustls::Error::General(
+                "not the handshake certificate".into(),
+            ))
         }
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -92,16 +123,32 @@ async fn talk(plugin: &Plugin, who: &ClientIdentity) -> Result<(Vec<u8>, Option<
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedServer(plugin.server_cert.clone(), provider)))
-        .with_client_auth_cert(vec![who.der.clone()], PrivateKeyDer::Pkcs8(who.key.clone_key()))
+        .with_custom_certificate_verifier(Arc::new(PinnedServer(
+            plugin.server_cert.clone(),
+            provider,
+        )))
+        .with_client_auth_cert(
+            vec![who.der.clone()],
+            PrivateKeyDer::Pkcs8(who.key.clone_key()),
+        )
         .unwrap();
     cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(&plugin.addr).await.map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(&plugin.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.map_err(|e| e.to_string())?;
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await.map_err(|_| "timeout".to_string())?.map_err(|e| e.to_string())?;
+    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+        .await
+        .map_err(|_| "timeout".to_string())?
+        .map_err(|e| e.to_string())?;
     if n == 0 {
         return Err("connection closed".into());
     }
@@ -113,9 +160,14 @@ async fn talk(plugin: &Plugin, who: &ClientIdentity) -> Result<(Vec<u8>, Option<
 async fn the_client_terraform_named_is_served_over_h2() {
     let terraform = client_identity();
     let plugin = start_plugin(&terraform.pem);
-    let (first, alpn) = talk(&plugin, &terraform).await.expect("the pinned client is accepted");
+    let (first, alpn) = talk(&plugin, &terraform)
+        .await
+        .expect("the pinned client is accepted");
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]), "ALPN h2 is negotiated");
-    assert_eq!(first[3], 0x04, "the server opens with an HTTP/2 SETTINGS frame");
+    assert_eq!(
+        first[3], 0x04,
+        "the server opens with an HTTP/2 SETTINGS frame"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +175,9 @@ async fn a_client_with_another_certificate_is_refused_at_the_tls_handshake() {
     let terraform = client_identity();
     let intruder = client_identity();
     let plugin = start_plugin(&terraform.pem);
-    let err = talk(&plugin, &intruder).await.expect_err("a different client certificate must be refused");
+    let err = talk(&plugin, &intruder)
+        .await
+        .expect_err("a different client certificate must be refused");
     assert!(!err.is_empty());
     // The server keeps serving the right client after refusing the wrong one.
     assert!(talk(&plugin, &terraform).await.is_ok());
@@ -132,10 +186,15 @@ async fn a_client_with_another_certificate_is_refused_at_the_tls_handshake() {
 fn shutdown_via_controller(addr: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.unwrap();
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/plugin.GRPCController/Shutdown");
+        let path =
+            tonic::codegen::http::uri::PathAndQuery::from_static("/plugin.GRPCController/Shutdown");
         let codec = tonic_prost::ProstCodec::<(), ()>::default();
         let _ = grpc.unary(tonic::Request::new(()), path, codec).await;
     });
@@ -144,14 +203,20 @@ fn shutdown_via_controller(addr: &str) {
 /// Starts the plugin in plaintext (as with TF_DISABLE_PLUGIN_TLS); returns it and its address.
 fn start_plaintext(log_level: Option<&str>) -> (Child, String) {
     let mut cmd = Command::new(support::provider_binary());
-    cmd.env("TF_PLUGIN_MAGIC_COOKIE", COOKIE).env("PLUGIN_PROTOCOL_VERSIONS", "5").env_remove("PLUGIN_CLIENT_CERT").env_remove("TF_LOG").stdout(Stdio::piped());
+    cmd.env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5")
+        .env_remove("PLUGIN_CLIENT_CERT")
+        .env_remove("TF_LOG")
+        .stdout(Stdio::piped());
     match log_level {
         Some(l) => cmd.env("TF_LOG_PROVIDER", l).stderr(Stdio::piped()),
         None => cmd.stderr(Stdio::null()),
     };
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line.split('|').nth(3).unwrap().to_string();
     (child, addr)
 }
@@ -162,7 +227,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(std::time::Instant::now() < deadline, "still running after Shutdown");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after Shutdown"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -183,11 +251,22 @@ fn logs_are_hclog_json_lines_on_stderr() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
-    assert!(!lines.is_empty(), "TF_LOG_PROVIDER=trace shows provider logs");
+    assert!(
+        !lines.is_empty(),
+        "TF_LOG_PROVIDER=trace shows provider logs"
+    );
     for line in lines {
-        let j: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(["trace", "debug", "info", "warn", "error"].contains(&j["@level"].as_str().unwrap_or("")), "{line}");
-        assert!(j["@message"].is_string() && j["@module"].is_string(), "{line}");
+        let j: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            ["trace", "debug", "info", "warn", "error"]
+                .contains(&j["@level"].as_str().unwrap_or("")),
+            "{line}"
+        );
+        assert!(
+            j["@message"].is_string() && j["@module"].is_string(),
+            "{line}"
+        );
         let ts = j["@timestamp"].as_str().unwrap();
         let frac = ts.split_once('.').unwrap().1;
         assert_eq!(frac.len(), 7, "six fractional digits then Z: {ts}");
@@ -196,7 +275,12 @@ fn logs_are_hclog_json_lines_on_stderr() {
 
 #[test]
 fn debug_mode_prints_a_reattach_value_terraform_can_use() {
-    let mut child = Command::new(support::provider_binary()).arg("--debug").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(support::provider_binary())
+        .arg("--debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut reattach = None;
     for _ in 0..10 {
@@ -230,7 +314,11 @@ fn debug_mode_prints_a_reattach_value_terraform_can_use() {
     let _ = child.kill();
     let _ = child.wait();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("1 to add"), "{text}");
 }
 
@@ -239,13 +327,22 @@ fn rpcs_we_do_not_serve_answer_unimplemented() {
     let (mut child, addr) = start_plaintext(None);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let code = rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.unwrap();
         // Terraform 1.12+ asks for identity schemas and treats UNIMPLEMENTED as "none".
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/tfplugin5.Provider/GetResourceIdentitySchemas");
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+            "/tfplugin5.Provider/GetResourceIdentitySchemas",
+        );
         let codec = tonic_prost::ProstCodec::<(), ()>::default();
-        grpc.unary(tonic::Request::new(()), path, codec).await.unwrap_err().code()
+        grpc.unary(tonic::Request::new(()), path, codec)
+            .await
+            .unwrap_err()
+            .code()
     });
     shutdown_via_controller(&addr);
     wait_exit(&mut child);

@@ -32,7 +32,11 @@ fn age_key_lives_through_the_whole_lifecycle_on_every_core() {
     on_every_core(&Scenario {
         name: "age key",
         config: AGE_KEY,
-        imports: vec![("freetier_age_key.sops", |v| v["private_key"].as_str().unwrap_or_default().to_string(), &["keepers"])],
+        imports: vec![(
+            "freetier_age_key.sops",
+            |v| v["private_key"].as_str().unwrap_or_default().to_string(),
+            &["keepers"],
+        )],
     });
 }
 
@@ -43,7 +47,10 @@ fn changing_a_keeper_replaces_the_key() {
     assert_eq!(wd.init().code, 0);
     assert_eq!(wd.apply().code, 0);
     let first = wd.resource_values("freetier_age_key.sops").unwrap()["public_key"].clone();
-    wd.write("main.tf", &AGE_KEY.replace("rotation = \"1\"", "rotation = \"2\""));
+    wd.write(
+        "main.tf",
+        &AGE_KEY.replace("rotation = \"1\"", "rotation = \"2\""),
+    );
     let plan = wd.plan();
     assert_eq!(plan.code, 2, "{}", plan.text());
     assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
@@ -61,7 +68,11 @@ fn an_unknown_tier_is_refused_with_the_valid_values() {
         assert_eq!(plan.code, 1, "[{}] {}", core.name, plan.text());
         let text = plan.text();
         assert!(text.contains("Unknown Tier"), "[{}] {text}", core.name);
-        assert!(text.contains("always_free, pay_as_you_go"), "[{}] {text}", core.name);
+        assert!(
+            text.contains("always_free, pay_as_you_go"),
+            "[{}] {text}",
+            core.name
+        );
     }
 }
 
@@ -94,7 +105,10 @@ fn every_attribute_in_the_schema_has_a_description() {
         }
     }
     assert!(checked > 0, "no attributes found in {}", r.stdout);
-    assert!(missing.is_empty(), "attributes without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "attributes without a description: {missing:?}"
+    );
 }
 
 fn spawn_plugin(envs: &[(&str, &str)]) -> std::process::Output {
@@ -119,9 +133,15 @@ fn run_by_hand_the_binary_explains_itself_and_exits_1() {
 #[test]
 fn an_unparsable_client_certificate_is_one_clear_line_and_exit_1() {
     let out = spawn_plugin(&[
-        ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"),
+        (
+            "TF_PLUGIN_MAGIC_COOKIE",
+            "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+        ),
         ("PLUGIN_PROTOCOL_VERSIONS", "5,6"),
-        ("PLUGIN_CLIENT_CERT", "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"),
+        (
+            "PLUGIN_CLIENT_CERT",
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        ),
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no handshake may be printed");
@@ -133,7 +153,10 @@ fn an_unparsable_client_certificate_is_one_clear_line_and_exit_1() {
 #[test]
 fn the_handshake_line_is_the_only_stdout_and_has_go_plugin_shape() {
     let mut child = Command::new(provider_binary())
-        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+        .env(
+            "TF_PLUGIN_MAGIC_COOKIE",
+            "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+        )
         .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
         .env_remove("PLUGIN_CLIENT_CERT")
         .stdout(Stdio::piped())
@@ -141,7 +164,9 @@ fn the_handshake_line_is_the_only_stdout_and_has_go_plugin_shape() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     child.kill().ok();
     child.wait().ok();
     let parts: Vec<&str> = line.trim_end().split('|').collect();

@@ -15,8 +15,14 @@ Usage:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
-        Some("check") => freetier::check::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr()),
-        Some("lab") => match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Some("check") => {
+            freetier::check::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
+        }
+        Some("lab") => match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt.block_on(freetier::lab::cli::run_cli(&args[1..])),
             Err(e) => {
                 eprintln!("freetier lab: cannot start the runtime: {e}");

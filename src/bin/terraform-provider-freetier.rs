@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         println!("terraform-provider-freetier {}: a Terraform/OpenTofu provider (plugin protocol 5).\n\nTerraform starts this binary itself. Options for developers:\n  --debug    serve unmanaged and print a TF_REATTACH_PROVIDERS value\n  --version  print the version", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let opts = HostOptions { address: SOURCE_ADDRESS.to_string(), debug: args.iter().any(|a| a == "--debug" || a == "-debug") };
+    let opts = HostOptions {
+        address: SOURCE_ADDRESS.to_string(),
+        debug: args.iter().any(|a| a == "--debug" || a == "-debug"),
+    };
     match plugin::run(Arc::new(FreetierProvider), opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

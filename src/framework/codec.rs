@@ -17,13 +17,20 @@ pub struct CodecError {
 
 impl CodecError {
     pub(crate) fn new(path: &AttributePath, message: impl Into<String>) -> CodecError {
-        CodecError { path: path.clone(), message: message.into() }
+        CodecError {
+            path: path.clone(),
+            message: message.into(),
+        }
     }
 }
 
 /// Decodes a DynamicValue's two encodings as Terraform does: msgpack first, then JSON; an
 /// empty value is a typed null.
-pub fn decode_dynamic(msgpack_bytes: &[u8], json_bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
+pub fn decode_dynamic(
+    msgpack_bytes: &[u8],
+    json_bytes: &[u8],
+    ty: &Type,
+) -> Result<Value, CodecError> {
     if !msgpack_bytes.is_empty() {
         msgpack::decode(msgpack_bytes, ty)
     } else if !json_bytes.is_empty() {

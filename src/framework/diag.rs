@@ -38,7 +38,12 @@ impl Diagnostics {
         self.push(Severity::Error, summary.into(), detail.into(), None);
     }
     /// Adds an error that points at an attribute.
-    pub fn error_at(&mut self, path: AttributePath, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn error_at(
+        &mut self,
+        path: AttributePath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
         self.push(Severity::Error, summary.into(), detail.into(), Some(path));
     }
     /// Adds a warning.
@@ -46,11 +51,27 @@ impl Diagnostics {
         self.push(Severity::Warning, summary.into(), detail.into(), None);
     }
     /// Adds a warning that points at an attribute.
-    pub fn warning_at(&mut self, path: AttributePath, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn warning_at(
+        &mut self,
+        path: AttributePath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
         self.push(Severity::Warning, summary.into(), detail.into(), Some(path));
     }
-    fn push(&mut self, severity: Severity, summary: String, detail: String, attribute: Option<AttributePath>) {
-        self.0.push(Diagnostic { severity, summary, detail, attribute });
+    fn push(
+        &mut self,
+        severity: Severity,
+        summary: String,
+        detail: String,
+        attribute: Option<AttributePath>,
+    ) {
+        self.0.push(Diagnostic {
+            severity,
+            summary,
+            detail,
+            attribute,
+        });
     }
     /// Adds every diagnostic of another collection.
     pub fn extend(&mut self, other: Diagnostics) {

@@ -19,7 +19,12 @@ pub struct Parameter {
 impl Parameter {
     /// A parameter that refuses null.
     pub fn new(name: &str, ty: Type, description: &str) -> Parameter {
-        Parameter { name: name.to_string(), ty, description: description.to_string(), allow_null: false }
+        Parameter {
+            name: name.to_string(),
+            ty,
+            description: description.to_string(),
+            allow_null: false,
+        }
     }
 }
 
@@ -49,11 +54,17 @@ pub struct FunctionError {
 impl FunctionError {
     /// An error about argument `index`.
     pub fn argument(index: usize, text: impl Into<String>) -> FunctionError {
-        FunctionError { text: text.into(), argument: Some(index as i64) }
+        FunctionError {
+            text: text.into(),
+            argument: Some(index as i64),
+        }
     }
     /// An error about the call as a whole.
     pub fn general(text: impl Into<String>) -> FunctionError {
-        FunctionError { text: text.into(), argument: None }
+        FunctionError {
+            text: text.into(),
+            argument: None,
+        }
     }
 }
 

@@ -33,8 +33,15 @@ pub fn decode_lenient(j: &Json, ty: &Type) -> Result<Value, CodecError> {
     decode_at(j, ty, &mut AttributePath::default(), true)
 }
 
-fn decode_at(j: &Json, ty: &Type, path: &mut AttributePath, lenient: bool) -> Result<Value, CodecError> {
-    let mismatch = |path: &AttributePath| CodecError::new(path, format!("expected {ty}, found JSON {}", kind(j)));
+fn decode_at(
+    j: &Json,
+    ty: &Type,
+    path: &mut AttributePath,
+    lenient: bool,
+) -> Result<Value, CodecError> {
+    let mismatch = |path: &AttributePath| {
+        CodecError::new(path, format!("expected {ty}, found JSON {}", kind(j)))
+    };
     match (j, ty) {
         (Json::Null, _) => Ok(Value::Null),
         (Json::String(s), Type::String) => Ok(Value::String(s.clone())),
@@ -61,7 +68,11 @@ fn decode_at(j: &Json, ty: &Type, path: &mut AttributePath, lenient: bool) -> Re
                 out.push(decode_at(item, e, path, lenient)?);
                 path.pop();
             }
-            Ok(if matches!(ty, Type::List(_)) { Value::List(out) } else { Value::Set(out) })
+            Ok(if matches!(ty, Type::List(_)) {
+                Value::List(out)
+            } else {
+                Value::Set(out)
+            })
         }
         (Json::Array(items), Type::Tuple(es)) if items.len() == es.len() => {
             let mut out = Vec::with_capacity(items.len());
@@ -91,7 +102,12 @@ fn decode_at(j: &Json, ty: &Type, path: &mut AttributePath, lenient: bool) -> Re
                         path.pop();
                     }
                     None if lenient => {}
-                    None => return Err(CodecError::new(path, format!("unsupported attribute {k:?}"))),
+                    None => {
+                        return Err(CodecError::new(
+                            path,
+                            format!("unsupported attribute {k:?}"),
+                        ))
+                    }
                 }
             }
             for k in attrs.keys() {
@@ -101,7 +117,10 @@ fn decode_at(j: &Json, ty: &Type, path: &mut AttributePath, lenient: bool) -> Re
         }
         (Json::Object(m), Type::Dynamic) => {
             let (Some(tj), Some(vj)) = (m.get("type"), m.get("value")) else {
-                return Err(CodecError::new(path, "dynamic value needs \"type\" and \"value\""));
+                return Err(CodecError::new(
+                    path,
+                    "dynamic value needs \"type\" and \"value\"",
+                ));
             };
             let concrete = Type::from_json(tj).map_err(|e| CodecError::new(path, e.to_string()))?;
             decode_at(vj, &concrete, path, lenient)
@@ -129,7 +148,9 @@ pub fn encode(v: &Value, ty: &Type) -> Result<Json, CodecError> {
 fn encode_at(v: &Value, ty: &Type, path: &mut AttributePath) -> Result<Json, CodecError> {
     Ok(match (v, ty) {
         (Value::Null, _) => Json::Null,
-        (Value::Unknown, _) => return Err(CodecError::new(path, "unknown values have no JSON form")),
+        (Value::Unknown, _) => {
+            return Err(CodecError::new(path, "unknown values have no JSON form"))
+        }
         (v, Type::Dynamic) => {
             let concrete = v.infer_type();
             let mut m = Map::new();
@@ -175,11 +196,19 @@ fn encode_at(v: &Value, ty: &Type, path: &mut AttributePath) -> Result<Json, Cod
             let mut out = Map::new();
             for (k, aty) in attrs {
                 path.push(PathStep::Attribute(k.clone()));
-                out.insert(k.clone(), encode_at(m.get(k).unwrap_or(&Value::Null), aty, path)?);
+                out.insert(
+                    k.clone(),
+                    encode_at(m.get(k).unwrap_or(&Value::Null), aty, path)?,
+                );
                 path.pop();
             }
             Json::Object(out)
         }
-        (v, ty) => return Err(CodecError::new(path, format!("a {} value cannot be written as {ty}", v.infer_type()))),
+        (v, ty) => {
+            return Err(CodecError::new(
+                path,
+                format!("a {} value cannot be written as {ty}", v.infer_type()),
+            ))
+        }
     })
 }

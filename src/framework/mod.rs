@@ -29,7 +29,7 @@ pub use number::Number;
 pub use path::{AttributePath, PathStep};
 pub use provider::Provider;
 pub use resource::*;
-pub use schema::{Attribute, Block, Nesting, NestedBlock, PlanModifier, Schema};
+pub use schema::{Attribute, Block, NestedBlock, Nesting, PlanModifier, Schema};
 pub use server::Server;
 pub use types::Type;
 pub use value::Value;

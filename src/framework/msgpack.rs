@@ -21,7 +21,10 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     let mut path = AttributePath::default();
     let v = r.value(ty, &mut path)?;
     if r.pos != bytes.len() {
-        return Err(CodecError::new(&path, format!("{} trailing bytes after the value", bytes.len() - r.pos)));
+        return Err(CodecError::new(
+            &path,
+            format!("{} trailing bytes after the value", bytes.len() - r.pos),
+        ));
     }
     Ok(v)
 }
@@ -158,11 +161,18 @@ impl<'a> Reader<'a> {
                     items.push(self.value(e, path)?);
                     path.pop();
                 }
-                Ok(if matches!(ty, Type::List(_)) { Value::List(items) } else { Value::Set(items) })
+                Ok(if matches!(ty, Type::List(_)) {
+                    Value::List(items)
+                } else {
+                    Value::Set(items)
+                })
             }
             (Item::Array(n), Type::Tuple(es)) => {
                 if n != es.len() {
-                    return Err(CodecError::new(path, format!("tuple needs {} elements, got {n}", es.len())));
+                    return Err(CodecError::new(
+                        path,
+                        format!("tuple needs {} elements, got {n}", es.len()),
+                    ));
                 }
                 let mut items = Vec::with_capacity(n);
                 for (i, e) in es.iter().enumerate() {
@@ -188,7 +198,10 @@ impl<'a> Reader<'a> {
                 for _ in 0..n {
                     let k = self.key(path)?;
                     let Some(aty) = attrs.get(&k) else {
-                        return Err(CodecError::new(path, format!("unsupported attribute {k:?}")));
+                        return Err(CodecError::new(
+                            path,
+                            format!("unsupported attribute {k:?}"),
+                        ));
                     };
                     path.push(PathStep::Attribute(k.clone()));
                     let v = self.value(aty, path)?;
@@ -204,12 +217,21 @@ impl<'a> Reader<'a> {
             (Item::Array(2), Type::Dynamic) => {
                 let tj = match self.item(path)? {
                     Item::Str(s) => s,
-                    _ => return Err(CodecError::new(path, "dynamic value must start with its type JSON")),
+                    _ => {
+                        return Err(CodecError::new(
+                            path,
+                            "dynamic value must start with its type JSON",
+                        ))
+                    }
                 };
-                let concrete = Type::from_json_bytes(tj).map_err(|e| CodecError::new(path, e.to_string()))?;
+                let concrete =
+                    Type::from_json_bytes(tj).map_err(|e| CodecError::new(path, e.to_string()))?;
                 self.value(&concrete, path)
             }
-            (item, ty) => Err(CodecError::new(path, format!("expected {ty}, found msgpack {}", item.kind()))),
+            (item, ty) => Err(CodecError::new(
+                path,
+                format!("expected {ty}, found msgpack {}", item.kind()),
+            )),
         }
     }
 
@@ -218,7 +240,10 @@ impl<'a> Reader<'a> {
             Item::Str(s) => std::str::from_utf8(s)
                 .map(str::to_string)
                 .map_err(|_| CodecError::new(path, "map key is not valid UTF-8")),
-            other => Err(CodecError::new(path, format!("map key must be a string, found {}", other.kind()))),
+            other => Err(CodecError::new(
+                path,
+                format!("map key must be a string, found {}", other.kind()),
+            )),
         }
     }
 }
@@ -253,7 +278,12 @@ impl Item<'_> {
 /// The canonical unknown: fixext1, type 0, payload 0.
 const UNKNOWN: [u8; 3] = [0xd4, 0, 0];
 
-fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type, path: &mut AttributePath) -> Result<(), CodecError> {
+fn write_value(
+    out: &mut Vec<u8>,
+    v: &Value,
+    ty: &Type,
+    path: &mut AttributePath,
+) -> Result<(), CodecError> {
     // `Vec<u8>` as a writer never fails, so rmp's write results are ignored below.
     match (v, ty) {
         (Value::Null, _) => {
@@ -301,7 +331,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type, path: &mut AttributePath
         }
         (Value::Object(m), Type::Object(attrs)) => {
             if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
-                return Err(CodecError::new(path, format!("unsupported attribute {extra:?}")));
+                return Err(CodecError::new(
+                    path,
+                    format!("unsupported attribute {extra:?}"),
+                ));
             }
             // Every attribute is written, null where absent: go-cty refuses short objects.
             let _ = rmp::encode::write_map_len(out, attrs.len() as u32);
@@ -313,7 +346,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type, path: &mut AttributePath
             }
         }
         (v, ty) => {
-            return Err(CodecError::new(path, format!("a {} value cannot be written as {ty}", v.infer_type())));
+            return Err(CodecError::new(
+                path,
+                format!("a {} value cannot be written as {ty}", v.infer_type()),
+            ));
         }
     }
     Ok(())

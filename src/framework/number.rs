@@ -45,7 +45,9 @@ impl Number {
             Some(Number::NegInf)
         } else {
             // `{}` prints the shortest text that reads back as the same f64.
-            BigDecimal::from_str(&format!("{v}")).ok().map(Number::Finite)
+            BigDecimal::from_str(&format!("{v}"))
+                .ok()
+                .map(Number::Finite)
         }
     }
 
@@ -153,9 +155,18 @@ mod tests {
 
     #[test]
     fn numbers_compare_by_value_not_by_spelling() {
-        assert_eq!("1".parse::<Number>().unwrap(), Number::from_f64(1.0).unwrap());
-        assert_eq!("10.50".parse::<Number>().unwrap(), "10.5".parse::<Number>().unwrap());
-        assert_ne!("0.1".parse::<Number>().unwrap(), Number::from_f64(0.2).unwrap());
+        assert_eq!(
+            "1".parse::<Number>().unwrap(),
+            Number::from_f64(1.0).unwrap()
+        );
+        assert_eq!(
+            "10.50".parse::<Number>().unwrap(),
+            "10.5".parse::<Number>().unwrap()
+        );
+        assert_ne!(
+            "0.1".parse::<Number>().unwrap(),
+            Number::from_f64(0.2).unwrap()
+        );
     }
 
     #[test]
@@ -170,7 +181,11 @@ mod tests {
         assert_eq!("0.01".parse::<Number>().unwrap().as_exact_f64(), None);
         assert_eq!("0.5".parse::<Number>().unwrap().as_exact_f64(), Some(0.5));
         let third = Number::from_f64_exact(1.0 / 3.0).unwrap();
-        assert_eq!(third.as_exact_f64(), Some(1.0 / 3.0), "floats read off the wire go back as the same float");
+        assert_eq!(
+            third.as_exact_f64(),
+            Some(1.0 / 3.0),
+            "floats read off the wire go back as the same float"
+        );
         assert_eq!(precise.to_string(), "0.1000000000000000000000000001");
     }
 

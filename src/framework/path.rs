@@ -30,7 +30,8 @@ impl AttributePath {
     }
     /// This path, then a list index.
     pub fn index(mut self, i: usize) -> AttributePath {
-        self.0.push(PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)));
+        self.0
+            .push(PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)));
         self
     }
     /// This path, then a map key.

@@ -33,9 +33,13 @@ pub fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value)
     }
     for nb in &block.blocks {
         let cfg = config.attr(&nb.type_name);
-        let Some(slot) = m.get_mut(&nb.type_name) else { continue };
+        let Some(slot) = m.get_mut(&nb.type_name) else {
+            continue;
+        };
         match (nb.nesting, slot) {
-            (Nesting::Single | Nesting::Group, obj @ Value::Object(_)) => mark_computed_unknown(&nb.block, obj, cfg),
+            (Nesting::Single | Nesting::Group, obj @ Value::Object(_)) => {
+                mark_computed_unknown(&nb.block, obj, cfg)
+            }
             (Nesting::List, Value::List(items)) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     let c = cfg.as_seq().and_then(|s| s.get(i)).unwrap_or(&Value::Null);
@@ -56,7 +60,12 @@ pub fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value)
 
 /// Step 3: per-attribute modifiers on top-level attributes. Returns the paths whose change
 /// forces replacement.
-pub fn apply_modifiers(block: &Block, prior: &Value, planned: &mut Value, config: &Value) -> Vec<AttributePath> {
+pub fn apply_modifiers(
+    block: &Block,
+    prior: &Value,
+    planned: &mut Value,
+    config: &Value,
+) -> Vec<AttributePath> {
     let mut replace = Vec::new();
     if prior.is_null() {
         return replace; // creating: nothing to keep, nothing to replace
@@ -66,7 +75,10 @@ pub fn apply_modifiers(block: &Block, prior: &Value, planned: &mut Value, config
             match m {
                 PlanModifier::UseStateForUnknown => {
                     let before = prior.attr(&a.name);
-                    if planned.attr(&a.name).is_unknown() && config.attr(&a.name).is_null() && before.is_wholly_known() {
+                    if planned.attr(&a.name).is_unknown()
+                        && config.attr(&a.name).is_null()
+                        && before.is_wholly_known()
+                    {
                         planned.set_attr(&a.name, before.clone());
                     }
                 }
@@ -83,10 +95,21 @@ pub fn apply_modifiers(block: &Block, prior: &Value, planned: &mut Value, config
 
 /// Step 5: the plan must keep every value the configuration sets (or the prior value, where
 /// both are set), and may only choose values for computed attributes.
-pub fn check_plan_valid(block: &Block, planned: &Value, config: &Value, prior: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+pub fn check_plan_valid(
+    block: &Block,
+    planned: &Value,
+    config: &Value,
+    prior: &Value,
+    path: &AttributePath,
+    diags: &mut Diagnostics,
+) {
     for a in &block.attributes {
         let p = path.clone().attr(a.name.clone());
-        let (pv, cv, old) = (planned.attr(&a.name), config.attr(&a.name), prior.attr(&a.name));
+        let (pv, cv, old) = (
+            planned.attr(&a.name),
+            config.attr(&a.name),
+            prior.attr(&a.name),
+        );
         let ok = if cv.is_null() {
             a.computed || pv.is_null()
         } else {
@@ -101,15 +124,29 @@ pub fn check_plan_valid(block: &Block, planned: &Value, config: &Value, prior: &
         }
     }
     for nb in &block.blocks {
-        if let (Nesting::Single | Nesting::Group, Value::Object(_)) = (nb.nesting, planned.attr(&nb.type_name)) {
+        if let (Nesting::Single | Nesting::Group, Value::Object(_)) =
+            (nb.nesting, planned.attr(&nb.type_name))
+        {
             let p = path.clone().attr(nb.type_name.clone());
-            check_plan_valid(&nb.block, planned.attr(&nb.type_name), config.attr(&nb.type_name), prior.attr(&nb.type_name), &p, diags);
+            check_plan_valid(
+                &nb.block,
+                planned.attr(&nb.type_name),
+                config.attr(&nb.type_name),
+                prior.attr(&nb.type_name),
+                &p,
+                diags,
+            );
         }
     }
 }
 
 /// After apply: every value that was known in the plan must come back unchanged.
-pub fn check_apply_consistent(planned: &Value, new: &Value, path: &mut AttributePath, diags: &mut Diagnostics) {
+pub fn check_apply_consistent(
+    planned: &Value,
+    new: &Value,
+    path: &mut AttributePath,
+    diags: &mut Diagnostics,
+) {
     match (planned, new) {
         (Value::Unknown, _) => {}
         (Value::Object(p), Value::Object(n)) | (Value::Map(p), Value::Map(n)) => {
@@ -143,7 +180,9 @@ pub fn check_apply_consistent(planned: &Value, new: &Value, path: &mut Attribute
 pub fn unknowns_to_null(v: &mut Value) {
     match v {
         Value::Unknown => *v = Value::Null,
-        Value::List(items) | Value::Set(items) | Value::Tuple(items) => items.iter_mut().for_each(unknowns_to_null),
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+            items.iter_mut().for_each(unknowns_to_null)
+        }
         Value::Map(m) | Value::Object(m) => m.values_mut().for_each(unknowns_to_null),
         _ => {}
     }
@@ -156,11 +195,29 @@ mod tests {
 
     fn block() -> Block {
         Block::new("t")
-            .attribute(Attribute::string("id").computed().use_state_for_unknown().description("id"))
-            .attribute(Attribute::string("name").required().requires_replace().description("n"))
+            .attribute(
+                Attribute::string("id")
+                    .computed()
+                    .use_state_for_unknown()
+                    .description("id"),
+            )
+            .attribute(
+                Attribute::string("name")
+                    .required()
+                    .requires_replace()
+                    .description("n"),
+            )
             .attribute(Attribute::string("note").optional().description("note"))
-            .attribute(Attribute::string("stamp").computed().description("changes on every update"))
-            .attribute(Attribute::string("mode").default(Value::string("fast")).description("m"))
+            .attribute(
+                Attribute::string("stamp")
+                    .computed()
+                    .description("changes on every update"),
+            )
+            .attribute(
+                Attribute::string("mode")
+                    .default(Value::string("fast"))
+                    .description("m"),
+            )
     }
 
     fn plan(prior: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
@@ -191,8 +248,17 @@ mod tests {
 
     #[test]
     fn update_keeps_state_for_unknown_and_marks_the_rest_unknown() {
-        let prior = Value::object([("id", "x".into()), ("name", "a".into()), ("note", Value::Null), ("stamp", "1".into()), ("mode", "fast".into())]);
-        let (p, r) = plan(&prior, &Value::object([("name", Value::from("a")), ("note", Value::from("hi"))]));
+        let prior = Value::object([
+            ("id", "x".into()),
+            ("name", "a".into()),
+            ("note", Value::Null),
+            ("stamp", "1".into()),
+            ("mode", "fast".into()),
+        ]);
+        let (p, r) = plan(
+            &prior,
+            &Value::object([("name", Value::from("a")), ("note", Value::from("hi"))]),
+        );
         assert_eq!(p.attr("id"), &Value::from("x"), "use-state-for-unknown");
         assert!(p.attr("stamp").is_unknown());
         assert!(r.is_empty());
@@ -200,7 +266,13 @@ mod tests {
 
     #[test]
     fn no_change_plans_exactly_the_prior_state() {
-        let prior = Value::object([("id", "x".into()), ("name", "a".into()), ("note", Value::Null), ("stamp", "1".into()), ("mode", "fast".into())]);
+        let prior = Value::object([
+            ("id", "x".into()),
+            ("name", "a".into()),
+            ("note", Value::Null),
+            ("stamp", "1".into()),
+            ("mode", "fast".into()),
+        ]);
         let (p, r) = plan(&prior, &Value::object([("name", Value::from("a"))]));
         assert_eq!(p, prior);
         assert!(r.is_empty());
@@ -208,7 +280,13 @@ mod tests {
 
     #[test]
     fn changing_a_requires_replace_attribute_asks_for_replacement() {
-        let prior = Value::object([("id", "x".into()), ("name", "a".into()), ("note", Value::Null), ("stamp", "1".into()), ("mode", "fast".into())]);
+        let prior = Value::object([
+            ("id", "x".into()),
+            ("name", "a".into()),
+            ("note", Value::Null),
+            ("stamp", "1".into()),
+            ("mode", "fast".into()),
+        ]);
         let (_, r) = plan(&prior, &Value::object([("name", Value::from("b"))]));
         assert_eq!(r, vec![AttributePath::root("name")]);
     }
@@ -217,18 +295,45 @@ mod tests {
     fn apply_that_changes_a_known_planned_value_is_reported_with_its_path() {
         let planned = Value::object([("id", Value::Unknown), ("name", "a".into())]);
         let mut d = Diagnostics::new();
-        check_apply_consistent(&planned, &Value::object([("id", "1".into()), ("name", "a".into())]), &mut AttributePath::default(), &mut d);
+        check_apply_consistent(
+            &planned,
+            &Value::object([("id", "1".into()), ("name", "a".into())]),
+            &mut AttributePath::default(),
+            &mut d,
+        );
         assert!(!d.has_errors());
-        check_apply_consistent(&planned, &Value::object([("id", "1".into()), ("name", "A".into())]), &mut AttributePath::default(), &mut d);
-        assert_eq!(d.iter().next().unwrap().attribute, Some(AttributePath::root("name")));
+        check_apply_consistent(
+            &planned,
+            &Value::object([("id", "1".into()), ("name", "A".into())]),
+            &mut AttributePath::default(),
+            &mut d,
+        );
+        assert_eq!(
+            d.iter().next().unwrap().attribute,
+            Some(AttributePath::root("name"))
+        );
     }
 
     #[test]
     fn a_plan_that_drops_a_configured_value_is_caught_before_terraform_sees_it() {
         let mut d = Diagnostics::new();
         let config = Value::object([("name", Value::from("a")), ("note", Value::from("x"))]);
-        let planned = Value::object([("name", Value::from("a")), ("note", Value::Null), ("id", Value::Unknown)]);
-        check_plan_valid(&block(), &planned, &config, &Value::Null, &AttributePath::default(), &mut d);
-        assert_eq!(d.iter().next().unwrap().attribute, Some(AttributePath::root("note")));
+        let planned = Value::object([
+            ("name", Value::from("a")),
+            ("note", Value::Null),
+            ("id", Value::Unknown),
+        ]);
+        check_plan_valid(
+            &block(),
+            &planned,
+            &config,
+            &Value::Null,
+            &AttributePath::default(),
+            &mut d,
+        );
+        assert_eq!(
+            d.iter().next().unwrap().attribute,
+            Some(AttributePath::root("note"))
+        );
     }
 }

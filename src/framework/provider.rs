@@ -21,7 +21,12 @@ pub trait Provider: Send + Sync + 'static {
     /// Checks a provider configuration that may still hold unknowns.
     fn validate_config(&self, _config: &Value, _diags: &mut Diagnostics) {}
     /// Configures the provider; the data returned reaches every later call through `Ctx`.
-    async fn configure(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<ProviderData>;
+    async fn configure(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<ProviderData>;
     /// The managed resources.
     fn resources(&self) -> Vec<Arc<dyn Resource>>;
     /// The data sources.

@@ -29,7 +29,9 @@ pub struct Ctx {
 impl Ctx {
     /// The provider data as `T`, if configured with that type.
     pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.provider_data.as_ref().and_then(|d| d.downcast_ref::<T>())
+        self.provider_data
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<T>())
     }
 }
 
@@ -177,5 +179,9 @@ pub trait ImportState: Send + Sync {
 /// Upgrades stored state from older schema versions.
 pub trait UpgradeState: Send + Sync {
     /// Turns JSON stored under schema `from_version` into JSON for the current schema.
-    fn upgrade_state(&self, from_version: i64, raw: serde_json::Value) -> Result<serde_json::Value, Diagnostics>;
+    fn upgrade_state(
+        &self,
+        from_version: i64,
+        raw: serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostics>;
 }

@@ -176,7 +176,10 @@ impl Attribute {
 impl Block {
     /// An empty block with a description.
     pub fn new(description: &str) -> Block {
-        Block { description: description.to_string(), ..Block::default() }
+        Block {
+            description: description.to_string(),
+            ..Block::default()
+        }
     }
     /// Adds an attribute.
     pub fn attribute(mut self, a: Attribute) -> Self {
@@ -185,12 +188,31 @@ impl Block {
     }
     /// Adds a nested block type.
     pub fn nested(mut self, type_name: &str, nesting: Nesting, block: Block) -> Self {
-        self.blocks.push(NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: 0, max_items: 0 });
+        self.blocks.push(NestedBlock {
+            type_name: type_name.to_string(),
+            block,
+            nesting,
+            min_items: 0,
+            max_items: 0,
+        });
         self
     }
     /// Adds a nested block type with item bounds.
-    pub fn nested_bounded(mut self, type_name: &str, nesting: Nesting, block: Block, min: i64, max: i64) -> Self {
-        self.blocks.push(NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: min, max_items: max });
+    pub fn nested_bounded(
+        mut self,
+        type_name: &str,
+        nesting: Nesting,
+        block: Block,
+        min: i64,
+        max: i64,
+    ) -> Self {
+        self.blocks.push(NestedBlock {
+            type_name: type_name.to_string(),
+            block,
+            nesting,
+            min_items: min,
+            max_items: max,
+        });
         self
     }
 
@@ -201,8 +223,11 @@ impl Block {
 
     /// The object type this block's values have on the wire.
     pub fn implied_type(&self) -> Type {
-        let mut attrs: BTreeMap<String, Type> =
-            self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect();
+        let mut attrs: BTreeMap<String, Type> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.ty.clone()))
+            .collect();
         for nb in &self.blocks {
             let inner = nb.block.implied_type();
             let ty = match nb.nesting {
@@ -235,7 +260,9 @@ impl Block {
                     nb.block.normalize(&mut inner);
                     *slot = inner;
                 }
-                (_, Value::List(items) | Value::Set(items)) => items.iter_mut().for_each(|i| nb.block.normalize(i)),
+                (_, Value::List(items) | Value::Set(items)) => {
+                    items.iter_mut().for_each(|i| nb.block.normalize(i))
+                }
                 (_, Value::Map(items)) => items.values_mut().for_each(|i| nb.block.normalize(i)),
                 (_, obj @ Value::Object(_)) => nb.block.normalize(obj),
                 _ => {}
@@ -247,7 +274,11 @@ impl Block {
     /// sentence naming the attribute. Run by the test suite over every schema we ship.
     pub fn validate(&self, prefix: &str) -> Vec<String> {
         let mut problems = Vec::new();
-        let valid_name = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let valid_name = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
         for a in &self.attributes {
             let at = format!("{prefix}{}", a.name);
             if !valid_name(&a.name) {
@@ -257,7 +288,9 @@ impl Block {
                 problems.push(format!("{at}: must be required, optional or computed"));
             }
             if a.required && (a.optional || a.computed) {
-                problems.push(format!("{at}: required cannot be combined with optional or computed"));
+                problems.push(format!(
+                    "{at}: required cannot be combined with optional or computed"
+                ));
             }
             if a.description.is_empty() {
                 problems.push(format!("{at}: has no description"));
@@ -278,9 +311,10 @@ impl Block {
                 Nesting::Single if nb.min_items > 1 || nb.max_items > 1 => {
                     problems.push(format!("{at}: single blocks allow min/max of 0 or 1"))
                 }
-                Nesting::Group | Nesting::Map if nb.min_items != 0 || nb.max_items != 0 => {
-                    problems.push(format!("{at}: group and map blocks cannot set min/max items"))
-                }
+                Nesting::Group | Nesting::Map if nb.min_items != 0 || nb.max_items != 0 => problems
+                    .push(format!(
+                        "{at}: group and map blocks cannot set min/max items"
+                    )),
                 Nesting::Set if nb.block.implied_type().has_dynamic() => {
                     problems.push(format!("{at}: set blocks cannot hold dynamic attributes"))
                 }
@@ -299,7 +333,11 @@ mod tests {
     fn block() -> Block {
         Block::new("test")
             .attribute(Attribute::string("id").computed().description("id"))
-            .nested("rule", Nesting::List, Block::new("r").attribute(Attribute::number("n").required().description("n")))
+            .nested(
+                "rule",
+                Nesting::List,
+                Block::new("r").attribute(Attribute::number("n").required().description("n")),
+            )
             .nested("single", Nesting::Single, Block::new("s"))
     }
 
@@ -317,17 +355,44 @@ mod tests {
     fn normalize_gives_absent_block_lists_as_empty_lists_and_attributes_as_null() {
         let mut v = Value::object(Vec::<(String, Value)>::new());
         block().normalize(&mut v);
-        assert_eq!(v, Value::object([("id", Value::Null), ("rule", Value::List(vec![])), ("single", Value::Null)]));
+        assert_eq!(
+            v,
+            Value::object([
+                ("id", Value::Null),
+                ("rule", Value::List(vec![])),
+                ("single", Value::Null)
+            ])
+        );
     }
 
     #[test]
     fn schema_rules_name_the_offending_attribute() {
         let bad = Block::new("b")
-            .attribute(Attribute::string("Bad-Name").required().optional().description("x"))
+            .attribute(
+                Attribute::string("Bad-Name")
+                    .required()
+                    .optional()
+                    .description("x"),
+            )
             .attribute(Attribute::string("undescribed").optional());
         let problems = bad.validate("");
-        assert!(problems.iter().any(|p| p.starts_with("Bad-Name: name must match")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("Bad-Name: required cannot")), "{problems:?}");
-        assert!(problems.iter().any(|p| p == "undescribed: has no description"), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("Bad-Name: name must match")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("Bad-Name: required cannot")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p == "undescribed: has no description"),
+            "{problems:?}"
+        );
     }
 }

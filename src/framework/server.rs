@@ -71,7 +71,12 @@ pub struct Imported {
 
 fn unknown_type(kind: &str, name: &str) -> Diagnostics {
     let mut d = Diagnostics::new();
-    d.error(format!("Unknown {kind} Type"), format!("This provider has no {kind} type {name:?}. Check the name, or upgrade the provider."));
+    d.error(
+        format!("Unknown {kind} Type"),
+        format!(
+            "This provider has no {kind} type {name:?}. Check the name, or upgrade the provider."
+        ),
+    );
     d
 }
 
@@ -86,7 +91,14 @@ impl Server {
             .map(|r| {
                 let schema = r.schema();
                 let ty = schema.block.implied_type();
-                (r.type_name().to_string(), ResourceEntry { resource: r, schema, ty })
+                (
+                    r.type_name().to_string(),
+                    ResourceEntry {
+                        resource: r,
+                        schema,
+                        ty,
+                    },
+                )
             })
             .collect();
         let data_sources = provider
@@ -95,16 +107,39 @@ impl Server {
             .map(|d| {
                 let schema = d.schema();
                 let ty = schema.block.implied_type();
-                (d.type_name().to_string(), DataSourceEntry { data_source: d, schema, ty })
+                (
+                    d.type_name().to_string(),
+                    DataSourceEntry {
+                        data_source: d,
+                        schema,
+                        ty,
+                    },
+                )
             })
             .collect();
-        let functions = provider.functions().into_iter().map(|f| (f.name().to_string(), (f.clone(), f.signature()))).collect();
-        Server { provider, provider_schema, provider_type, resources, data_sources, functions, data: RwLock::new(None), stop: CancellationToken::new() }
+        let functions = provider
+            .functions()
+            .into_iter()
+            .map(|f| (f.name().to_string(), (f.clone(), f.signature())))
+            .collect();
+        Server {
+            provider,
+            provider_schema,
+            provider_type,
+            resources,
+            data_sources,
+            functions,
+            data: RwLock::new(None),
+            stop: CancellationToken::new(),
+        }
     }
 
     fn ctx(&self) -> Ctx {
         let data = self.data.read().map(|d| d.clone()).unwrap_or(None);
-        Ctx { cancel: self.stop.clone(), provider_data: data }
+        Ctx {
+            cancel: self.stop.clone(),
+            provider_data: data,
+        }
     }
 
     /// The provider block's schema.
@@ -121,7 +156,9 @@ impl Server {
     }
     /// Every data source schema, by type name.
     pub fn data_source_schemas(&self) -> impl Iterator<Item = (&str, &Schema)> {
-        self.data_sources.iter().map(|(k, e)| (k.as_str(), &e.schema))
+        self.data_sources
+            .iter()
+            .map(|(k, e)| (k.as_str(), &e.schema))
     }
     /// Every function signature, by name.
     pub fn function_signatures(&self) -> impl Iterator<Item = (&str, &Signature)> {
@@ -129,11 +166,17 @@ impl Server {
     }
     /// A resource type's value type.
     pub fn resource_type(&self, name: &str) -> Result<&Type, Diagnostics> {
-        self.resources.get(name).map(|e| &e.ty).ok_or_else(|| unknown_type("Resource", name))
+        self.resources
+            .get(name)
+            .map(|e| &e.ty)
+            .ok_or_else(|| unknown_type("Resource", name))
     }
     /// A data source type's value type.
     pub fn data_source_type(&self, name: &str) -> Result<&Type, Diagnostics> {
-        self.data_sources.get(name).map(|e| &e.ty).ok_or_else(|| unknown_type("Data Source", name))
+        self.data_sources
+            .get(name)
+            .map(|e| &e.ty)
+            .ok_or_else(|| unknown_type("Data Source", name))
     }
     /// A function's signature.
     pub fn function_signature(&self, name: &str) -> Option<&Signature> {
@@ -164,7 +207,9 @@ impl Server {
 
     /// Validates a resource configuration.
     pub fn validate_resource_config(&self, type_name: &str, config: &Value) -> Diagnostics {
-        let Some(e) = self.resources.get(type_name) else { return unknown_type("Resource", type_name) };
+        let Some(e) = self.resources.get(type_name) else {
+            return unknown_type("Resource", type_name);
+        };
         let mut d = Diagnostics::new();
         if let Some(v) = e.resource.as_validate_config() {
             v.validate_config(config, &mut d);
@@ -174,7 +219,9 @@ impl Server {
 
     /// Validates a data source configuration.
     pub fn validate_data_source_config(&self, type_name: &str, config: &Value) -> Diagnostics {
-        let Some(e) = self.data_sources.get(type_name) else { return unknown_type("Data Source", type_name) };
+        let Some(e) = self.data_sources.get(type_name) else {
+            return unknown_type("Data Source", type_name);
+        };
         let mut d = Diagnostics::new();
         e.data_source.validate_config(config, &mut d);
         d
@@ -182,8 +229,16 @@ impl Server {
 
     /// Upgrades stored JSON state to the current schema. Terraform calls this for every
     /// resource on every run, even when the version has not changed.
-    pub fn upgrade_resource_state(&self, type_name: &str, version: i64, raw_json: &[u8]) -> Result<Value, Diagnostics> {
-        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+    pub fn upgrade_resource_state(
+        &self,
+        type_name: &str,
+        version: i64,
+        raw_json: &[u8],
+    ) -> Result<Value, Diagnostics> {
+        let e = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Resource", type_name))?;
         let mut raw: serde_json::Value = serde_json::from_slice(raw_json).map_err(|err| {
             let mut d = Diagnostics::new();
             d.error("Unreadable Stored State", format!("The stored state of this {type_name} is not valid JSON ({err}). Restore it from a backup, or remove it with `terraform state rm` and import the object again."));
@@ -205,7 +260,11 @@ impl Server {
         }
         let mut v = json::decode_lenient(&raw, &e.ty).map_err(|err| {
             let mut d = Diagnostics::new();
-            d.error_at(err.path.clone(), "Unreadable Stored State", format!("The stored state does not fit the {type_name} schema: {err}."));
+            d.error_at(
+                err.path.clone(),
+                "Unreadable Stored State",
+                format!("The stored state does not fit the {type_name} schema: {err}."),
+            );
             d
         })?;
         e.schema.block.normalize(&mut v);
@@ -213,23 +272,55 @@ impl Server {
     }
 
     /// Refreshes a resource.
-    pub async fn read_resource(&self, type_name: &str, current: Value, private: Private) -> Result<StateResponse, Diagnostics> {
-        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
-        let mut resp = StateResponse { state: current.clone(), private: private.clone(), diagnostics: Diagnostics::new() };
-        e.resource.read(&self.ctx(), ReadRequest { current, private }, &mut resp).await;
+    pub async fn read_resource(
+        &self,
+        type_name: &str,
+        current: Value,
+        private: Private,
+    ) -> Result<StateResponse, Diagnostics> {
+        let e = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Resource", type_name))?;
+        let mut resp = StateResponse {
+            state: current.clone(),
+            private: private.clone(),
+            diagnostics: Diagnostics::new(),
+        };
+        e.resource
+            .read(&self.ctx(), ReadRequest { current, private }, &mut resp)
+            .await;
         e.schema.block.normalize(&mut resp.state);
         if let Some(p) = resp.state.first_unknown() {
             plan::unknowns_to_null(&mut resp.state);
-            resp.diagnostics.error_at(p, "Provider Returned Unknown State", "Read left a value unknown. This is a bug in the provider; please report it.");
+            resp.diagnostics.error_at(
+                p,
+                "Provider Returned Unknown State",
+                "Read left a value unknown. This is a bug in the provider; please report it.",
+            );
         }
         Ok(resp)
     }
 
     /// Plans a resource change: the generic pipeline, then the resource's own hook, then the
     /// self-check. A null proposal is a destroy and is planned as null.
-    pub async fn plan_resource_change(&self, type_name: &str, prior: Value, proposed: Value, config: Value, prior_private: Private) -> Result<PlanOutcome, Diagnostics> {
-        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
-        let mut out = PlanOutcome { planned: proposed, private: prior_private, ..PlanOutcome::default() };
+    pub async fn plan_resource_change(
+        &self,
+        type_name: &str,
+        prior: Value,
+        proposed: Value,
+        config: Value,
+        prior_private: Private,
+    ) -> Result<PlanOutcome, Diagnostics> {
+        let e = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Resource", type_name))?;
+        let mut out = PlanOutcome {
+            planned: proposed,
+            private: prior_private,
+            ..PlanOutcome::default()
+        };
         if out.planned.is_null() {
             return Ok(out);
         }
@@ -241,37 +332,94 @@ impl Server {
         }
         out.requires_replace = plan::apply_modifiers(block, &prior, &mut out.planned, &config);
         if let Some(hook) = e.resource.as_modify_plan() {
-            let mut resp = PlanResponse { planned: out.planned, requires_replace: out.requires_replace, private: out.private, diagnostics: Diagnostics::new() };
-            hook.modify_plan(&self.ctx(), PlanRequest { config: &config, prior: &prior }, &mut resp).await;
+            let mut resp = PlanResponse {
+                planned: out.planned,
+                requires_replace: out.requires_replace,
+                private: out.private,
+                diagnostics: Diagnostics::new(),
+            };
+            hook.modify_plan(
+                &self.ctx(),
+                PlanRequest {
+                    config: &config,
+                    prior: &prior,
+                },
+                &mut resp,
+            )
+            .await;
             out.planned = resp.planned;
             out.requires_replace = resp.requires_replace;
             out.private = resp.private;
             out.diagnostics.extend(resp.diagnostics);
         }
-        plan::check_plan_valid(block, &out.planned, &config, &prior, &AttributePath::default(), &mut out.diagnostics);
+        plan::check_plan_valid(
+            block,
+            &out.planned,
+            &config,
+            &prior,
+            &AttributePath::default(),
+            &mut out.diagnostics,
+        );
         out.requires_replace.sort_by_key(|p| p.to_string());
         out.requires_replace.dedup();
         Ok(out)
     }
 
     /// Applies a planned change: create, update or delete by which side is null.
-    pub async fn apply_resource_change(&self, type_name: &str, prior: Value, planned: Value, config: Value, private: Private) -> Result<StateResponse, Diagnostics> {
-        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+    pub async fn apply_resource_change(
+        &self,
+        type_name: &str,
+        prior: Value,
+        planned: Value,
+        config: Value,
+        private: Private,
+    ) -> Result<StateResponse, Diagnostics> {
+        let e = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Resource", type_name))?;
         let ctx = self.ctx();
-        let mut resp = StateResponse { state: planned.clone(), private: private.clone(), diagnostics: Diagnostics::new() };
+        let mut resp = StateResponse {
+            state: planned.clone(),
+            private: private.clone(),
+            diagnostics: Diagnostics::new(),
+        };
         if planned.is_null() {
             // If delete fails the object is still there, so the prior state stays.
             resp.state = prior.clone();
-            e.resource.delete(&ctx, DeleteRequest { prior, private }, &mut resp).await;
+            e.resource
+                .delete(&ctx, DeleteRequest { prior, private }, &mut resp)
+                .await;
             if !resp.diagnostics.has_errors() {
                 resp.state = Value::Null; // destroying always yields null
             }
             return Ok(resp);
         }
         if prior.is_null() {
-            e.resource.create(&ctx, CreateRequest { config, planned: planned.clone(), private }, &mut resp).await;
+            e.resource
+                .create(
+                    &ctx,
+                    CreateRequest {
+                        config,
+                        planned: planned.clone(),
+                        private,
+                    },
+                    &mut resp,
+                )
+                .await;
         } else {
-            e.resource.update(&ctx, UpdateRequest { prior, config, planned: planned.clone(), private }, &mut resp).await;
+            e.resource
+                .update(
+                    &ctx,
+                    UpdateRequest {
+                        prior,
+                        config,
+                        planned: planned.clone(),
+                        private,
+                    },
+                    &mut resp,
+                )
+                .await;
         }
         e.schema.block.normalize(&mut resp.state);
         if resp.diagnostics.has_errors() {
@@ -281,34 +429,73 @@ impl Server {
         }
         if let Some(p) = resp.state.first_unknown() {
             plan::unknowns_to_null(&mut resp.state);
-            resp.diagnostics.error_at(p, "Provider Returned Unknown State", "Apply left a value unknown. This is a bug in the provider; please report it.");
+            resp.diagnostics.error_at(
+                p,
+                "Provider Returned Unknown State",
+                "Apply left a value unknown. This is a bug in the provider; please report it.",
+            );
         }
-        plan::check_apply_consistent(&planned, &resp.state, &mut AttributePath::default(), &mut resp.diagnostics);
+        plan::check_apply_consistent(
+            &planned,
+            &resp.state,
+            &mut AttributePath::default(),
+            &mut resp.diagnostics,
+        );
         Ok(resp)
     }
 
     /// Imports an object by id.
-    pub async fn import_resource_state(&self, type_name: &str, id: &str) -> Result<(Vec<Imported>, Diagnostics), Diagnostics> {
-        let e = self.resources.get(type_name).ok_or_else(|| unknown_type("Resource", type_name))?;
+    pub async fn import_resource_state(
+        &self,
+        type_name: &str,
+        id: &str,
+    ) -> Result<(Vec<Imported>, Diagnostics), Diagnostics> {
+        let e = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Resource", type_name))?;
         let Some(importer) = e.resource.as_import_state() else {
             let mut d = Diagnostics::new();
-            d.error("Import Not Supported", format!("{type_name} cannot be imported; create it with this provider instead."));
+            d.error(
+                "Import Not Supported",
+                format!("{type_name} cannot be imported; create it with this provider instead."),
+            );
             return Err(d);
         };
-        let mut resp = ImportResponse { state: Value::object(Vec::<(String, Value)>::new()), ..ImportResponse::default() };
+        let mut resp = ImportResponse {
+            state: Value::object(Vec::<(String, Value)>::new()),
+            ..ImportResponse::default()
+        };
         importer.import_state(&self.ctx(), id, &mut resp).await;
         if resp.diagnostics.has_errors() {
             return Err(resp.diagnostics);
         }
         e.schema.block.normalize(&mut resp.state);
         plan::unknowns_to_null(&mut resp.state);
-        Ok((vec![Imported { type_name: type_name.to_string(), state: resp.state, private: resp.private }], resp.diagnostics))
+        Ok((
+            vec![Imported {
+                type_name: type_name.to_string(),
+                state: resp.state,
+                private: resp.private,
+            }],
+            resp.diagnostics,
+        ))
     }
 
     /// Reads a data source.
-    pub async fn read_data_source(&self, type_name: &str, config: Value) -> Result<DataResponse, Diagnostics> {
-        let e = self.data_sources.get(type_name).ok_or_else(|| unknown_type("Data Source", type_name))?;
-        let mut resp = DataResponse { state: config.clone(), diagnostics: Diagnostics::new() };
+    pub async fn read_data_source(
+        &self,
+        type_name: &str,
+        config: Value,
+    ) -> Result<DataResponse, Diagnostics> {
+        let e = self
+            .data_sources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Data Source", type_name))?;
+        let mut resp = DataResponse {
+            state: config.clone(),
+            diagnostics: Diagnostics::new(),
+        };
         e.data_source.read(&self.ctx(), &config, &mut resp).await;
         e.schema.block.normalize(&mut resp.state);
         if let Some(p) = resp.state.first_unknown() {
@@ -322,14 +509,23 @@ impl Server {
 
     /// Calls a function.
     pub fn call_function(&self, name: &str, args: &[Value]) -> Result<Value, FunctionError> {
-        let (f, sig) = self.functions.get(name).ok_or_else(|| FunctionError::general(format!("this provider has no function {name:?}")))?;
+        let (f, sig) = self.functions.get(name).ok_or_else(|| {
+            FunctionError::general(format!("this provider has no function {name:?}"))
+        })?;
         for (i, (arg, p)) in args.iter().zip(&sig.parameters).enumerate() {
             if arg.is_null() && !p.allow_null {
-                return Err(FunctionError::argument(i, format!("{} must not be null", p.name)));
+                return Err(FunctionError::argument(
+                    i,
+                    format!("{} must not be null", p.name),
+                ));
             }
         }
         if args.len() != sig.parameters.len() {
-            return Err(FunctionError::general(format!("{name} takes {} arguments, got {}", sig.parameters.len(), args.len())));
+            return Err(FunctionError::general(format!(
+                "{name} takes {} arguments, got {}",
+                sig.parameters.len(),
+                args.len()
+            )));
         }
         f.call(args)
     }
@@ -362,7 +558,8 @@ mod tests {
             ctx.cancel.cancelled().await;
             resp.state = req.planned;
             resp.state.set_attr("id", Value::from("half-built"));
-            resp.diagnostics.error("Interrupted", "stopped by Terraform");
+            resp.diagnostics
+                .error("Interrupted", "stopped by Terraform");
         }
         async fn read(&self, _: &Ctx, _: ReadRequest, _: &mut StateResponse) {}
         async fn update(&self, _: &Ctx, req: UpdateRequest, resp: &mut StateResponse) {
@@ -375,7 +572,11 @@ mod tests {
     }
 
     impl UpgradeState for Slow {
-        fn upgrade_state(&self, from: i64, mut raw: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+        fn upgrade_state(
+            &self,
+            from: i64,
+            mut raw: serde_json::Value,
+        ) -> Result<serde_json::Value, Diagnostics> {
             // v1 called the attribute "title"
             if from == 1 {
                 if let Some(t) = raw.as_object_mut().and_then(|m| m.remove("title")) {
@@ -410,25 +611,52 @@ mod tests {
         let server = Arc::new(Server::new(Arc::new(TestProvider(Slow))));
         let planned = Value::object([("id", Value::Unknown), ("name", Value::from("a"))]);
         let s = server.clone();
-        let apply = tokio::spawn(async move { s.apply_resource_change("test_slow", Value::Null, planned.clone(), planned, Private::new()).await });
+        let apply = tokio::spawn(async move {
+            s.apply_resource_change(
+                "test_slow",
+                Value::Null,
+                planned.clone(),
+                planned,
+                Private::new(),
+            )
+            .await
+        });
         tokio::task::yield_now().await;
         server.stop();
         let resp = apply.await.unwrap().unwrap();
         assert!(resp.diagnostics.has_errors());
-        assert_eq!(resp.state.attr("id"), &Value::from("half-built"), "partial progress is returned for Terraform to save");
+        assert_eq!(
+            resp.state.attr("id"),
+            &Value::from("half-built"),
+            "partial progress is returned for Terraform to save"
+        );
         assert!(resp.state.is_wholly_known());
     }
 
     #[test]
     fn old_states_are_upgraded_and_newer_ones_refused() {
         let server = Server::new(Arc::new(TestProvider(Slow)));
-        let v = server.upgrade_resource_state("test_slow", 1, br#"{"id":"x","title":"old"}"#).unwrap();
+        let v = server
+            .upgrade_resource_state("test_slow", 1, br#"{"id":"x","title":"old"}"#)
+            .unwrap();
         assert_eq!(v.attr("name"), &Value::from("old"));
-        let same = server.upgrade_resource_state("test_slow", 2, br#"{"id":"x","name":"n","removed_attr":1}"#).unwrap();
-        assert_eq!(same.attr("name"), &Value::from("n"), "attributes gone from the schema are dropped");
-        let err = server.upgrade_resource_state("test_slow", 3, br#"{}"#).unwrap_err();
-        assert!(err.iter().any(|d| d.summary == "State Written By A Newer Provider"));
-        let err = server.upgrade_resource_state("test_slow", 2, b"{not json").unwrap_err();
+        let same = server
+            .upgrade_resource_state("test_slow", 2, br#"{"id":"x","name":"n","removed_attr":1}"#)
+            .unwrap();
+        assert_eq!(
+            same.attr("name"),
+            &Value::from("n"),
+            "attributes gone from the schema are dropped"
+        );
+        let err = server
+            .upgrade_resource_state("test_slow", 3, br#"{}"#)
+            .unwrap_err();
+        assert!(err
+            .iter()
+            .any(|d| d.summary == "State Written By A Newer Provider"));
+        let err = server
+            .upgrade_resource_state("test_slow", 2, b"{not json")
+            .unwrap_err();
         assert!(err.iter().any(|d| d.summary == "Unreadable Stored State"));
     }
 
@@ -436,7 +664,16 @@ mod tests {
     async fn unknown_types_are_diagnostics_not_crashes() {
         let server = Server::new(Arc::new(TestProvider(Slow)));
         assert!(server.resource_type("test_nope").is_err());
-        assert!(server.plan_resource_change("test_nope", Value::Null, Value::Null, Value::Null, Private::new()).await.is_err());
+        assert!(server
+            .plan_resource_change(
+                "test_nope",
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Private::new()
+            )
+            .await
+            .is_err());
         assert!(server.call_function("nope", &[]).is_err());
     }
 
@@ -461,7 +698,16 @@ mod tests {
         }
         let server = Server::new(Arc::new(TestProvider(Stubborn)));
         let prior = Value::object([("id", Value::from("x")), ("name", Value::from("a"))]);
-        let resp = server.apply_resource_change("test_slow", prior.clone(), Value::Null, Value::Null, Private::new()).await.unwrap();
+        let resp = server
+            .apply_resource_change(
+                "test_slow",
+                prior.clone(),
+                Value::Null,
+                Value::Null,
+                Private::new(),
+            )
+            .await
+            .unwrap();
         assert!(resp.diagnostics.has_errors());
         assert_eq!(resp.state, prior);
     }

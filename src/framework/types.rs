@@ -88,8 +88,10 @@ impl Type {
             Type::Map(e) => json!(["map", e.to_json()]),
             Type::Tuple(es) => json!(["tuple", es.iter().map(Type::to_json).collect::<Vec<_>>()]),
             Type::Object(attrs) => {
-                let m: serde_json::Map<String, Json> =
-                    attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let m: serde_json::Map<String, Json> = attrs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
                 json!(["object", m])
             }
         }
@@ -104,7 +106,10 @@ impl Type {
     /// Parses go-cty's type JSON. Object types may carry a third element listing optional
     /// attributes (function parameters); it is accepted and ignored.
     pub fn from_json(j: &Json) -> Result<Type, TypeError> {
-        let bad = |reason| TypeError { found: j.to_string(), reason };
+        let bad = |reason| TypeError {
+            found: j.to_string(),
+            reason,
+        };
         match j {
             Json::String(s) => match s.as_str() {
                 "string" => Ok(Type::String),
@@ -114,18 +119,30 @@ impl Type {
                 _ => Err(bad("unknown primitive type name")),
             },
             Json::Array(parts) => {
-                let kind = parts.first().and_then(Json::as_str).ok_or_else(|| bad("missing type kind"))?;
+                let kind = parts
+                    .first()
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| bad("missing type kind"))?;
                 let arg = parts.get(1).ok_or_else(|| bad("missing type argument"))?;
                 match kind {
                     "list" => Ok(Type::list(Type::from_json(arg)?)),
                     "set" => Ok(Type::set(Type::from_json(arg)?)),
                     "map" => Ok(Type::map(Type::from_json(arg)?)),
                     "tuple" => {
-                        let elems = arg.as_array().ok_or_else(|| bad("tuple needs an array of types"))?;
-                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                        let elems = arg
+                            .as_array()
+                            .ok_or_else(|| bad("tuple needs an array of types"))?;
+                        Ok(Type::Tuple(
+                            elems
+                                .iter()
+                                .map(Type::from_json)
+                                .collect::<Result<_, _>>()?,
+                        ))
                     }
                     "object" => {
-                        let attrs = arg.as_object().ok_or_else(|| bad("object needs a map of types"))?;
+                        let attrs = arg
+                            .as_object()
+                            .ok_or_else(|| bad("object needs a map of types"))?;
                         let mut out = BTreeMap::new();
                         for (k, v) in attrs {
                             out.insert(k.clone(), Type::from_json(v)?);
@@ -193,19 +210,46 @@ mod tests {
         let cases = [
             ("primitive", Type::String, r#""string""#),
             ("list", Type::list(Type::Number), r#"["list","number"]"#),
-            ("nested", Type::map(Type::set(Type::Bool)), r#"["map",["set","bool"]]"#),
-            ("tuple", Type::Tuple(vec![Type::String, Type::Dynamic]), r#"["tuple",["string","dynamic"]]"#),
-            ("object", Type::object([("b", Type::Number), ("a", Type::String)]), r#"["object",{"a":"string","b":"number"}]"#),
+            (
+                "nested",
+                Type::map(Type::set(Type::Bool)),
+                r#"["map",["set","bool"]]"#,
+            ),
+            (
+                "tuple",
+                Type::Tuple(vec![Type::String, Type::Dynamic]),
+                r#"["tuple",["string","dynamic"]]"#,
+            ),
+            (
+                "object",
+                Type::object([("b", Type::Number), ("a", Type::String)]),
+                r#"["object",{"a":"string","b":"number"}]"#,
+            ),
         ];
         for (name, ty, json) in cases {
-            assert_eq!(String::from_utf8(ty.to_json_bytes()).unwrap(), json, "{name}");
-            assert_eq!(Type::from_json_bytes(json.as_bytes()).unwrap(), ty, "{name}");
+            assert_eq!(
+                String::from_utf8(ty.to_json_bytes()).unwrap(),
+                json,
+                "{name}"
+            );
+            assert_eq!(
+                Type::from_json_bytes(json.as_bytes()).unwrap(),
+                ty,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn unknown_type_names_are_errors_not_panics() {
-        for bad in [r#""strin""#, r#"["list"]"#, r#"["tuple","string"]"#, "42", "{", r#"["frob","string"]"#] {
+        for bad in [
+            r#""strin""#,
+            r#"["list"]"#,
+            r#"["tuple","string"]"#,
+            "42",
+            "{",
+            r#"["frob","string"]"#,
+        ] {
             assert!(Type::from_json_bytes(bad.as_bytes()).is_err(), "{bad}");
         }
     }

@@ -64,7 +64,9 @@ impl Value {
     }
     /// A float value; NaN becomes null, as it has no cty form.
     pub fn float(f: f64) -> Value {
-        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
     /// An object from `(name, value)` pairs.
     pub fn object<I, S>(attrs: I) -> Value
@@ -87,7 +89,9 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             _ => true,
         }
@@ -98,14 +102,16 @@ impl Value {
         fn walk(v: &Value, path: &mut AttributePath) -> bool {
             match v {
                 Value::Unknown => true,
-                Value::List(items) | Value::Tuple(items) => items.iter().enumerate().any(|(i, x)| {
-                    path.push(PathStep::Index(i as i64));
-                    let hit = walk(x, path);
-                    if !hit {
-                        path.pop();
-                    }
-                    hit
-                }),
+                Value::List(items) | Value::Tuple(items) => {
+                    items.iter().enumerate().any(|(i, x)| {
+                        path.push(PathStep::Index(i as i64));
+                        let hit = walk(x, path);
+                        if !hit {
+                            path.pop();
+                        }
+                        hit
+                    })
+                }
                 Value::Set(items) => items.iter().any(|x| walk(x, path)),
                 Value::Map(m) => m.iter().any(|(k, x)| {
                     path.push(PathStep::Key(k.clone()));
@@ -157,9 +163,10 @@ impl Value {
             cur = match (step, cur) {
                 (PathStep::Attribute(n), Value::Object(m)) => m.get(n).unwrap_or(&NULL),
                 (PathStep::Key(k), Value::Map(m)) => m.get(k).unwrap_or(&NULL),
-                (PathStep::Index(i), Value::List(v) | Value::Tuple(v)) => {
-                    usize::try_from(*i).ok().and_then(|i| v.get(i)).unwrap_or(&NULL)
-                }
+                (PathStep::Index(i), Value::List(v) | Value::Tuple(v)) => usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| v.get(i))
+                    .unwrap_or(&NULL),
                 (_, Value::Unknown) => return cur,
                 _ => return &NULL,
             };
@@ -207,7 +214,10 @@ impl Value {
     /// Empty collections and nulls say nothing about their elements, so they become `dynamic`.
     pub fn infer_type(&self) -> Type {
         fn common(items: &[Value]) -> Type {
-            let mut types = items.iter().filter(|v| !v.is_null() && !v.is_unknown()).map(Value::infer_type);
+            let mut types = items
+                .iter()
+                .filter(|v| !v.is_null() && !v.is_unknown())
+                .map(Value::infer_type);
             match types.next() {
                 Some(first) if types.all(|t| t == first) => first,
                 _ => Type::Dynamic,
@@ -222,7 +232,9 @@ impl Value {
             Value::Set(v) => Type::set(common(v)),
             Value::Tuple(v) => Type::Tuple(v.iter().map(Value::infer_type).collect()),
             Value::Map(m) => Type::map(common(&m.values().cloned().collect::<Vec<_>>())),
-            Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), v.infer_type())).collect()),
+            Value::Object(m) => {
+                Type::Object(m.iter().map(|(k, v)| (k.clone(), v.infer_type())).collect())
+            }
         }
     }
 }
@@ -262,12 +274,18 @@ mod tests {
         let a = Value::Set(vec![Value::int(1), Value::int(2)]);
         let b = Value::Set(vec![Value::int(2), Value::int(1)]);
         assert_eq!(a, b);
-        assert_ne!(Value::List(vec![Value::int(1), Value::int(2)]), Value::List(vec![Value::int(2), Value::int(1)]));
+        assert_ne!(
+            Value::List(vec![Value::int(1), Value::int(2)]),
+            Value::List(vec![Value::int(2), Value::int(1)])
+        );
     }
 
     #[test]
     fn unknown_is_found_at_any_depth() {
-        let v = Value::object([("a", Value::List(vec![Value::int(1), Value::object([("b", Value::Unknown)])]))]);
+        let v = Value::object([(
+            "a",
+            Value::List(vec![Value::int(1), Value::object([("b", Value::Unknown)])]),
+        )]);
         assert!(!v.is_wholly_known());
         assert_eq!(v.first_unknown().unwrap().to_string(), "a[1].b");
         assert!(Value::object([("a", Value::Null)]).is_wholly_known());

@@ -36,7 +36,9 @@ fn parse_level(v: &str) -> LevelFilter {
 
 /// Installs the hclog layer as the global subscriber. Safe to call more than once.
 pub fn init(level: LevelFilter) {
-    let _ = tracing_subscriber::registry().with(HclogLayer.with_filter(level)).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(HclogLayer.with_filter(level))
+        .try_init();
 }
 
 /// The tracing layer that writes hclog JSON to stderr.
@@ -116,7 +118,8 @@ impl Visit for FieldCollector {
         self.0.insert(f.name().to_string(), Json::from(v));
     }
     fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
-        self.0.insert(f.name().to_string(), Json::from(format!("{v:?}")));
+        self.0
+            .insert(f.name().to_string(), Json::from(format!("{v:?}")));
     }
 }
 

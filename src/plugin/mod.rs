@@ -29,7 +29,8 @@ pub mod controller_proto {
 /// The go-plugin magic cookie Terraform and OpenTofu set; never to change.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
 /// Its value.
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// Protocol 5, the one we serve.
 pub const PROTOCOL_VERSION: u32 = 5;
 /// Terraform allows 64 MiB schema responses and the Go SDK 256 MiB messages; tonic's 4 MiB
@@ -79,7 +80,9 @@ pub fn run(provider: Arc<dyn Provider>, opts: HostOptions) -> Result<(), HostErr
 
     // One thread: a provider process lives for one short plan or apply, and spawning worker
     // threads cost more CPU than the work they would share (benches/provider.rs).
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(provider, opts, client_cert))
 }
 
@@ -90,7 +93,11 @@ fn install_panic_hook() {
     }));
 }
 
-async fn serve(provider: Arc<dyn Provider>, opts: HostOptions, client_cert: Option<rustls::pki_types::CertificateDer<'static>>) -> Result<(), HostError> {
+async fn serve(
+    provider: Arc<dyn Provider>,
+    opts: HostOptions,
+    client_cert: Option<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<(), HostError> {
     if let Ok(v) = std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
         if !v.split(',').any(|p| p.trim() == "5") {
             tracing::warn!(offered = %v, "the client does not offer protocol 5; it will report the mismatch");
@@ -109,11 +116,22 @@ async fn serve(provider: Arc<dyn Provider>, opts: HostOptions, client_cert: Opti
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
-    health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
-    let controller = controller_proto::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() });
-    let router = GrpcServer::builder().add_service(health_svc).add_service(controller).add_service(provider_svc);
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    let controller =
+        controller_proto::grpc_controller_server::GrpcControllerServer::new(Controller {
+            shutdown: shutdown.clone(),
+        });
+    let router = GrpcServer::builder()
+        .add_service(health_svc)
+        .add_service(controller)
+        .add_service(provider_svc);
 
-    let cert_field = identity.as_ref().map(tls::ServerIdentity::handshake_field).unwrap_or_default();
+    let cert_field = identity
+        .as_ref()
+        .map(tls::ServerIdentity::handshake_field)
+        .unwrap_or_default();
     if opts.debug {
         print_reattach(&opts.address, addr);
     } else {
@@ -145,9 +163,10 @@ async fn serve(provider: Arc<dyn Provider>, opts: HostOptions, client_cert: Opti
             }
         }
         _ => {
-            let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |conn| {
-                conn.inspect(nodelay)
-            });
+            let incoming = tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |conn| conn.inspect(nodelay),
+            );
             tokio::select! {
                 r = router.serve_with_incoming_shutdown(incoming, shutdown.cancelled()) => r?,
                 _ = stopped => {}
@@ -161,7 +180,13 @@ async fn serve(provider: Arc<dyn Provider>, opts: HostOptions, client_cert: Opti
 
 /// Accepts TCP connections and completes TLS on each in its own task, so one slow or hostile
 /// client cannot block the others. Failed handshakes are logged, not fatal.
-fn tls_incoming(listener: TcpListener, cfg: Arc<rustls::ServerConfig>, shutdown: CancellationToken) -> tokio_stream::wrappers::ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>> {
+fn tls_incoming(
+    listener: TcpListener,
+    cfg: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<
+    Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>,
+> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
     tokio::spawn(async move {
@@ -203,7 +228,11 @@ fn nodelay(tcp: &tokio::net::TcpStream) {
 /// Terraform cancels through the Stop RPC instead. In debug mode Ctrl-C stops the server.
 fn spawn_signal_handling(shutdown: CancellationToken, debug: bool) {
     tokio::spawn(async move {
-        let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) else { return };
+        let Ok(mut sigint) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        else {
+            return;
+        };
         while sigint.recv().await.is_some() {
             if debug {
                 shutdown.cancel();
@@ -241,8 +270,14 @@ fn print_reattach(address: &str, addr: SocketAddr) {
         }
     });
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "freetier provider is serving in debug mode (plaintext, unmanaged).");
-    let _ = writeln!(out, "Run Terraform or OpenTofu with this in the environment; Ctrl-C here stops the provider:\n");
+    let _ = writeln!(
+        out,
+        "freetier provider is serving in debug mode (plaintext, unmanaged)."
+    );
+    let _ = writeln!(
+        out,
+        "Run Terraform or OpenTofu with this in the environment; Ctrl-C here stops the provider:\n"
+    );
     let _ = writeln!(out, "\tTF_REATTACH_PROVIDERS='{reattach}'\n");
     let _ = out.flush();
 }
@@ -255,7 +290,10 @@ struct Controller {
 
 #[tonic::async_trait]
 impl controller_proto::grpc_controller_server::GrpcController for Controller {
-    async fn shutdown(&self, _: tonic::Request<controller_proto::Empty>) -> Result<tonic::Response<controller_proto::Empty>, tonic::Status> {
+    async fn shutdown(
+        &self,
+        _: tonic::Request<controller_proto::Empty>,
+    ) -> Result<tonic::Response<controller_proto::Empty>, tonic::Status> {
         tracing::debug!("shutdown requested by the client");
         self.shutdown.cancel();
         Ok(tonic::Response::new(controller_proto::Empty {}))

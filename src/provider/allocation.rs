@@ -29,8 +29,15 @@ pub const COUNTED: &[ItemKind] = &[
 ];
 
 fn items(v: &Value, kind: ItemKind) -> &[Value] {
-    let (singular, plural) = ITEM_NAMES.iter().find(|(k, _, _)| *k == kind).map(|(_, s, p)| (*s, *p)).unwrap_or(("", ""));
-    [singular, plural].iter().find_map(|k| v.attr(k).as_seq()).unwrap_or(&[])
+    let (singular, plural) = ITEM_NAMES
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, s, p)| (*s, *p))
+        .unwrap_or(("", ""));
+    [singular, plural]
+        .iter()
+        .find_map(|k| v.attr(k).as_seq())
+        .unwrap_or(&[])
 }
 
 /// A number: known, unknown (not known before apply), or absent (null).
@@ -68,7 +75,11 @@ pub fn from_value(v: &Value) -> Allocation {
         });
     }
     for item in items(v, ItemKind::BlockVolume) {
-        a.block_volumes.push(rules::BlockVolume { label: label(item), size_gb: quantity(item.attr("size_gb")), count: quantity(item.attr("count")) });
+        a.block_volumes.push(rules::BlockVolume {
+            label: label(item),
+            size_gb: quantity(item.attr("size_gb")),
+            count: quantity(item.attr("count")),
+        });
     }
     for item in items(v, ItemKind::LoadBalancer) {
         a.load_balancers.push(rules::LoadBalancer {
@@ -80,14 +91,30 @@ pub fn from_value(v: &Value) -> Allocation {
         });
     }
     for item in items(v, ItemKind::ObjectStorage) {
-        a.object_storage.push(rules::ObjectStorage { label: label(item), gb: quantity(item.attr("gb")), count: quantity(item.attr("count")) });
+        a.object_storage.push(rules::ObjectStorage {
+            label: label(item),
+            gb: quantity(item.attr("gb")),
+            count: quantity(item.attr("count")),
+        });
     }
     for item in items(v, ItemKind::CustomImage) {
-        a.custom_images.push(rules::CustomImage { label: label(item), size_gb: quantity(item.attr("size_gb")), count: quantity(item.attr("count")) });
+        a.custom_images.push(rules::CustomImage {
+            label: label(item),
+            size_gb: quantity(item.attr("size_gb")),
+            count: quantity(item.attr("count")),
+        });
     }
     let alerts = items(v, ItemKind::BudgetAlert);
     if !alerts.is_empty() {
-        a.budget_alerts = Some(alerts.iter().map(|item| rules::BudgetAlert { label: label(item), threshold_usd: quantity(item.attr("threshold_usd")) }).collect());
+        a.budget_alerts = Some(
+            alerts
+                .iter()
+                .map(|item| rules::BudgetAlert {
+                    label: label(item),
+                    threshold_usd: quantity(item.attr("threshold_usd")),
+                })
+                .collect(),
+        );
     }
     for kind in COUNTED {
         let n = quantity(v.attr(kind.field()));
@@ -112,7 +139,11 @@ fn counted_list(a: &mut Allocation, kind: ItemKind) -> &mut Vec<Counted> {
 /// The attribute path of a subject, in the data source's spelling (singular block names).
 pub fn subject_path(s: &Subject) -> AttributePath {
     match s {
-        Subject::Item { kind, index, attribute } => match ITEM_NAMES.iter().find(|(k, _, _)| k == kind) {
+        Subject::Item {
+            kind,
+            index,
+            attribute,
+        } => match ITEM_NAMES.iter().find(|(k, _, _)| k == kind) {
             Some((_, singular, _)) => {
                 let p = AttributePath::root(*singular).index(*index);
                 match attribute {

@@ -46,7 +46,11 @@ impl ProviderConfig {
         if failed {
             return None;
         }
-        let tier = config.attr("tier").as_str().and_then(|t| Tier::parse(t).ok()).unwrap_or_default();
+        let tier = config
+            .attr("tier")
+            .as_str()
+            .and_then(|t| Tier::parse(t).ok())
+            .unwrap_or_default();
         Some(ProviderConfig { tier })
     }
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::framework::{Ctx, DataSource, Diagnostics, Function, Provider, ProviderData, Resource, Schema, Value};
+use crate::framework::{
+    Ctx, DataSource, Diagnostics, Function, Provider, ProviderData, Resource, Schema, Value,
+};
 
 /// The provider's source address, as written in `required_providers`.
 pub const SOURCE_ADDRESS: &str = "registry.terraform.io/freetier/freetier";
@@ -36,7 +38,12 @@ impl Provider for FreetierProvider {
         config::validate(config, diags);
     }
 
-    async fn configure(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<ProviderData> {
+    async fn configure(
+        &self,
+        _ctx: &Ctx,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<ProviderData> {
         config::ProviderConfig::from_value(config, diags).map(|c| Arc::new(c) as ProviderData)
     }
 
@@ -45,10 +52,16 @@ impl Provider for FreetierProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![Arc::new(data_sources::limits::Limits), Arc::new(data_sources::allocation::AllocationCheck)]
+        vec![
+            Arc::new(data_sources::limits::Limits),
+            Arc::new(data_sources::allocation::AllocationCheck),
+        ]
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
-        vec![Arc::new(functions::ampere_layout::AmpereLayout), Arc::new(functions::violations::Violations)]
+        vec![
+            Arc::new(functions::ampere_layout::AmpereLayout),
+            Arc::new(functions::violations::Violations),
+        ]
     }
 }

@@ -13,10 +13,18 @@ pub fn resolve(ctx: &Ctx, v: &Value, diags: &mut Diagnostics) -> Option<Tier> {
         Some(name) => match Tier::parse(name) {
             Ok(t) => Some(t),
             Err(e) => {
-                diags.error_at(AttributePath::root("tier"), "Unknown Tier", format!("{e}. Set tier to one of them, or leave it out to use the provider's."));
+                diags.error_at(
+                    AttributePath::root("tier"),
+                    "Unknown Tier",
+                    format!("{e}. Set tier to one of them, or leave it out to use the provider's."),
+                );
                 None
             }
         },
-        None => Some(ctx.data::<ProviderConfig>().map(|c| c.tier).unwrap_or_default()),
+        None => Some(
+            ctx.data::<ProviderConfig>()
+                .map(|c| c.tier)
+                .unwrap_or_default(),
+        ),
     }
 }

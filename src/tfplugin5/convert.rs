@@ -1,6 +1,8 @@
 //! Conversions between framework values and the tfplugin5 wire messages.
 
-use crate::framework::{self as fw, msgpack, AttributePath, Diagnostics, PathStep, Severity, Type, Value};
+use crate::framework::{
+    self as fw, msgpack, AttributePath, Diagnostics, PathStep, Severity, Type, Value,
+};
 
 use super::proto;
 use proto::attribute_path::step::Selector;
@@ -19,9 +21,16 @@ pub fn decode(dv: Option<&proto::DynamicValue>, ty: &Type) -> Result<Value, Diag
 /// becomes a diagnostic rather than a crash.
 pub fn encode(v: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<proto::DynamicValue> {
     match msgpack::encode(v, ty) {
-        Ok(bytes) => Some(proto::DynamicValue { msgpack: bytes, json: Vec::new() }),
+        Ok(bytes) => Some(proto::DynamicValue {
+            msgpack: bytes,
+            json: Vec::new(),
+        }),
         Err(e) => {
-            diags.error_at(e.path.clone(), "Provider Produced An Invalid Value", format!("{e}. This is a bug in the provider; please report it."));
+            diags.error_at(
+                e.path.clone(),
+                "Provider Produced An Invalid Value",
+                format!("{e}. This is a bug in the provider; please report it."),
+            );
             None
         }
     }
@@ -82,7 +91,10 @@ fn markdown() -> i32 {
 
 /// A wire schema.
 pub fn schema(s: &fw::Schema) -> proto::Schema {
-    proto::Schema { version: s.version, block: Some(block(&s.block)) }
+    proto::Schema {
+        version: s.version,
+        block: Some(block(&s.block)),
+    }
 }
 
 fn block(b: &fw::Block) -> proto::schema::Block {
@@ -145,11 +157,12 @@ pub fn function(s: &fw::Signature) -> proto::Function {
             })
             .collect(),
         variadic_parameter: None,
-        r#return: Some(proto::function::Return { r#type: s.return_type.to_json_bytes() }),
+        r#return: Some(proto::function::Return {
+            r#type: s.return_type.to_json_bytes(),
+        }),
         summary: s.summary.clone(),
         description: s.description.clone(),
         description_kind: markdown(),
         deprecation_message: String::new(),
     }
 }
-

@@ -34,7 +34,13 @@ const ADDRESS: &str = "registry.terraform.io/oracle/oci";
 
 fn main() -> ExitCode {
     let debug = std::env::args().skip(1).any(|a| a == "--debug");
-    match plugin::run(Arc::new(OciDouble), HostOptions { address: ADDRESS.to_string(), debug }) {
+    match plugin::run(
+        Arc::new(OciDouble),
+        HostOptions {
+            address: ADDRESS.to_string(),
+            debug,
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("oci-test-double: {e}");
@@ -46,17 +52,24 @@ fn main() -> ExitCode {
 // ------------------------------------------------------------------ schema helpers
 
 fn req(name: &str, ty: Type) -> Attribute {
-    Attribute::typed(name, ty).required().description(&format!("`{name}` (test double)."))
+    Attribute::typed(name, ty)
+        .required()
+        .description(&format!("`{name}` (test double)."))
 }
 
 fn opt(name: &str, ty: Type) -> Attribute {
-    Attribute::typed(name, ty).optional().description(&format!("`{name}` (test double)."))
+    Attribute::typed(name, ty)
+        .optional()
+        .description(&format!("`{name}` (test double)."))
 }
 
 /// A computed attribute. A cloud object keeps its ids and addresses across in-place updates,
 /// so every computed value keeps its prior state.
 fn out(name: &str, ty: Type) -> Attribute {
-    Attribute::typed(name, ty).computed().use_state_for_unknown().description(&format!("`{name}`, set by the cloud (test double)."))
+    Attribute::typed(name, ty)
+        .computed()
+        .use_state_for_unknown()
+        .description(&format!("`{name}`, set by the cloud (test double)."))
 }
 
 fn s() -> Type {
@@ -103,12 +116,18 @@ fn random_chars(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     if getrandom::fill(&mut bytes).is_err() {
         // No OS randomness: fall back to the clock, which is unique enough for a test run.
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         for (i, byte) in bytes.iter_mut().enumerate() {
             *byte = (nanos >> ((i * 5) % 120)) as u8 ^ (i as u8).wrapping_mul(31);
         }
     }
-    bytes.iter().map(|b| ALPHABET[usize::from(b % 32)] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b % 32)] as char)
+        .collect()
 }
 
 fn ocid(kind: &str, suffix: &str) -> String {
@@ -131,7 +150,10 @@ fn derived(parent: &str, kind: &str) -> Option<String> {
 
 /// An instance OCID that carries its private IP, so data sources can find it again.
 fn instance_ocid(private_ip: Ipv4Addr) -> String {
-    ocid("instance", &format!("aaaaaaaa{}{:08x}", random_chars(16), u32::from(private_ip)))
+    ocid(
+        "instance",
+        &format!("aaaaaaaa{}{:08x}", random_chars(16), u32::from(private_ip)),
+    )
 }
 
 /// The private IP carried by an id made by [`instance_ocid`] (or derived from one).
@@ -176,7 +198,10 @@ fn fill(state: &mut Value, name: &str, v: impl FnOnce() -> Value) {
 
 /// The first element of a list-of-one nested block.
 fn first<'a>(v: &'a Value, block: &str) -> &'a Value {
-    v.attr(block).as_seq().and_then(|s| s.first()).unwrap_or(&Value::Null)
+    v.attr(block)
+        .as_seq()
+        .and_then(|s| s.first())
+        .unwrap_or(&Value::Null)
 }
 
 // ------------------------------------------------------------------ the provider
@@ -193,29 +218,42 @@ impl Provider for OciDouble {
     fn schema(&self) -> Schema {
         Schema {
             version: 0,
-            block: Block::new("TEST DOUBLE of the oracle/oci provider; talks to no cloud.").with(vec![
-                opt("region", s()),
-                opt("tenancy_ocid", s()),
-                opt("user_ocid", s()),
-                opt("fingerprint", s()),
-                opt("private_key_path", s()),
-                opt("private_key", s()).sensitive(),
-                opt("config_file_profile", s()),
-                opt("auth", s()),
-            ]),
+            block: Block::new("TEST DOUBLE of the oracle/oci provider; talks to no cloud.").with(
+                vec![
+                    opt("region", s()),
+                    opt("tenancy_ocid", s()),
+                    opt("user_ocid", s()),
+                    opt("fingerprint", s()),
+                    opt("private_key_path", s()),
+                    opt("private_key", s()).sensitive(),
+                    opt("config_file_profile", s()),
+                    opt("auth", s()),
+                ],
+            ),
         }
     }
 
-    async fn configure(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) -> Option<ProviderData> {
+    async fn configure(
+        &self,
+        _ctx: &Ctx,
+        _config: &Value,
+        _diags: &mut Diagnostics,
+    ) -> Option<ProviderData> {
         Some(Arc::new(()))
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        resources().into_iter().map(|r| Arc::new(r) as Arc<dyn Resource>).collect()
+        resources()
+            .into_iter()
+            .map(|r| Arc::new(r) as Arc<dyn Resource>)
+            .collect()
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        data_sources().into_iter().map(|d| Arc::new(d) as Arc<dyn DataSource>).collect()
+        data_sources()
+            .into_iter()
+            .map(|d| Arc::new(d) as Arc<dyn DataSource>)
+            .collect()
     }
 }
 
@@ -230,21 +268,47 @@ struct Double {
     fill: fn(&mut Value),
 }
 
-fn resource(type_name: &'static str, kind: &'static str, attrs: Vec<Attribute>, fill: fn(&mut Value)) -> Double {
-    let block = Block::new(&format!("TEST DOUBLE of `{type_name}`.")).attribute(out("id", s())).attribute(out("state", s())).with(attrs);
-    Double { type_name, kind, block, fill }
+fn resource(
+    type_name: &'static str,
+    kind: &'static str,
+    attrs: Vec<Attribute>,
+    fill: fn(&mut Value),
+) -> Double {
+    let block = Block::new(&format!("TEST DOUBLE of `{type_name}`."))
+        .attribute(out("id", s()))
+        .attribute(out("state", s()))
+        .with(attrs);
+    Double {
+        type_name,
+        kind,
+        block,
+        fill,
+    }
 }
 
 fn no_fill(_: &mut Value) {}
 
 fn security_rule(direction: &str) -> Block {
-    let peer = if direction == "ingress" { "source" } else { "destination" };
+    let peer = if direction == "ingress" {
+        "source"
+    } else {
+        "destination"
+    };
     let ports = || Block::new("Port range.").with(vec![opt("min", n()), opt("max", n())]);
     Block::new("A security rule.")
-        .with(vec![req(peer, s()), req("protocol", s()), opt(&format!("{peer}_type"), s()), opt("stateless", b()), opt("description", s())])
+        .with(vec![
+            req(peer, s()),
+            req("protocol", s()),
+            opt(&format!("{peer}_type"), s()),
+            opt("stateless", b()),
+            opt("description", s()),
+        ])
         .one("tcp_options", ports())
         .one("udp_options", ports())
-        .one("icmp_options", Block::new("ICMP type and code.").with(vec![req("type", n()), opt("code", n())]))
+        .one(
+            "icmp_options",
+            Block::new("ICMP type and code.").with(vec![req("type", n()), opt("code", n())]),
+        )
 }
 
 fn resources() -> Vec<Double> {
@@ -263,30 +327,77 @@ fn resources() -> Vec<Double> {
                 out("default_dhcp_options_id", s()),
             ],
             |st| {
-                fill(st, "default_route_table_id", || random_ocid("routetable").into());
-                fill(st, "default_security_list_id", || random_ocid("securitylist").into());
-                fill(st, "default_dhcp_options_id", || random_ocid("dhcpoptions").into());
+                fill(st, "default_route_table_id", || {
+                    random_ocid("routetable").into()
+                });
+                fill(st, "default_security_list_id", || {
+                    random_ocid("securitylist").into()
+                });
+                fill(st, "default_dhcp_options_id", || {
+                    random_ocid("dhcpoptions").into()
+                });
             },
         ),
         resource(
             "oci_core_internet_gateway",
             "internetgateway",
-            vec![req("compartment_id", s()), req("vcn_id", s()), opt("display_name", s()), opt("enabled", b()), opt("freeform_tags", Type::map(s()))],
+            vec![
+                req("compartment_id", s()),
+                req("vcn_id", s()),
+                opt("display_name", s()),
+                opt("enabled", b()),
+                opt("freeform_tags", Type::map(s())),
+            ],
             no_fill,
         ),
         {
-            let mut d = resource("oci_core_route_table", "routetable", vec![req("compartment_id", s()), req("vcn_id", s()), opt("display_name", s()), opt("freeform_tags", Type::map(s()))], no_fill);
+            let mut d = resource(
+                "oci_core_route_table",
+                "routetable",
+                vec![
+                    req("compartment_id", s()),
+                    req("vcn_id", s()),
+                    opt("display_name", s()),
+                    opt("freeform_tags", Type::map(s())),
+                ],
+                no_fill,
+            );
             d.block = d.block.nested(
                 "route_rules",
                 Nesting::List,
-                Block::new("A route.").with(vec![req("network_entity_id", s()), opt("destination", s()), opt("destination_type", s()), opt("description", s())]),
+                Block::new("A route.").with(vec![
+                    req("network_entity_id", s()),
+                    opt("destination", s()),
+                    opt("destination_type", s()),
+                    opt("description", s()),
+                ]),
             );
             d
         },
         {
-            let mut d =
-                resource("oci_core_security_list", "securitylist", vec![req("compartment_id", s()), req("vcn_id", s()), opt("display_name", s()), opt("freeform_tags", Type::map(s()))], no_fill);
-            d.block = d.block.nested("egress_security_rules", Nesting::List, security_rule("egress")).nested("ingress_security_rules", Nesting::List, security_rule("ingress"));
+            let mut d = resource(
+                "oci_core_security_list",
+                "securitylist",
+                vec![
+                    req("compartment_id", s()),
+                    req("vcn_id", s()),
+                    opt("display_name", s()),
+                    opt("freeform_tags", Type::map(s())),
+                ],
+                no_fill,
+            );
+            d.block = d
+                .block
+                .nested(
+                    "egress_security_rules",
+                    Nesting::List,
+                    security_rule("egress"),
+                )
+                .nested(
+                    "ingress_security_rules",
+                    Nesting::List,
+                    security_rule("ingress"),
+                );
             d
         },
         resource(
@@ -305,8 +416,16 @@ fn resources() -> Vec<Double> {
                 out("virtual_router_ip", s()),
             ],
             |st| {
-                let cidr = st.attr("cidr_block").as_str().unwrap_or("10.0.1.0/24").to_string();
-                let router = cidr.split('/').next().and_then(|a| a.parse::<Ipv4Addr>().ok()).map(|a| Ipv4Addr::from(u32::from(a) + 1).to_string());
+                let cidr = st
+                    .attr("cidr_block")
+                    .as_str()
+                    .unwrap_or("10.0.1.0/24")
+                    .to_string();
+                let router = cidr
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.parse::<Ipv4Addr>().ok())
+                    .map(|a| Ipv4Addr::from(u32::from(a) + 1).to_string());
                 fill(st, "virtual_router_ip", || Value::from(router));
             },
         ),
@@ -342,25 +461,53 @@ fn resources() -> Vec<Double> {
                 opt("is_preserve_source_destination", b()),
                 opt("network_security_group_ids", Type::set(s())),
                 opt("freeform_tags", Type::map(s())),
-                out("ip_addresses", Type::list(Type::object([("ip_address", s()), ("is_public", b()), ("ip_version", s())]))),
+                out(
+                    "ip_addresses",
+                    Type::list(Type::object([
+                        ("ip_address", s()),
+                        ("is_public", b()),
+                        ("ip_version", s()),
+                    ])),
+                ),
             ],
             |st| {
                 let public = st.attr("is_private").as_bool() == Some(false);
-                let ip = if public { test_net_3() } else { private_fallback().to_string() };
-                fill(st, "ip_addresses", || Value::List(vec![Value::object([("ip_address", Value::from(ip)), ("is_public", Value::Bool(public)), ("ip_version", Value::from("IPV4"))])]));
+                let ip = if public {
+                    test_net_3()
+                } else {
+                    private_fallback().to_string()
+                };
+                fill(st, "ip_addresses", || {
+                    Value::List(vec![Value::object([
+                        ("ip_address", Value::from(ip)),
+                        ("is_public", Value::Bool(public)),
+                        ("ip_version", Value::from("IPV4")),
+                    ])])
+                });
             },
         ),
         {
             let mut d = resource(
                 "oci_network_load_balancer_backend_set",
                 "nlbbackendset",
-                vec![req("name", s()), req("network_load_balancer_id", s()), req("policy", s()), opt("is_preserve_source", b())],
+                vec![
+                    req("name", s()),
+                    req("network_load_balancer_id", s()),
+                    req("policy", s()),
+                    opt("is_preserve_source", b()),
+                ],
                 no_fill,
             );
             d.block = d.block.nested_bounded(
                 "health_checker",
                 Nesting::List,
-                Block::new("Health check.").with(vec![req("protocol", s()), opt("port", n()), opt("interval_in_millis", n()), opt("retries", n()), opt("timeout_in_millis", n())]),
+                Block::new("Health check.").with(vec![
+                    req("protocol", s()),
+                    opt("port", n()),
+                    opt("interval_in_millis", n()),
+                    opt("retries", n()),
+                    opt("timeout_in_millis", n()),
+                ]),
                 1,
                 1,
             );
@@ -386,7 +533,13 @@ fn resources() -> Vec<Double> {
         resource(
             "oci_network_load_balancer_listener",
             "nlblistener",
-            vec![req("default_backend_set_name", s()), req("name", s()), req("network_load_balancer_id", s()), req("port", n()), req("protocol", s())],
+            vec![
+                req("default_backend_set_name", s()),
+                req("name", s()),
+                req("network_load_balancer_id", s()),
+                req("port", n()),
+                req("protocol", s()),
+            ],
             no_fill,
         ),
         resource(
@@ -449,21 +602,51 @@ fn instance() -> Double {
         ],
         |st| {
             let vnic = first(st, "create_vnic_details");
-            let private = vnic.attr("private_ip").as_str().and_then(|a| a.parse::<Ipv4Addr>().ok()).unwrap_or_else(private_fallback);
+            let private = vnic
+                .attr("private_ip")
+                .as_str()
+                .and_then(|a| a.parse::<Ipv4Addr>().ok())
+                .unwrap_or_else(private_fallback);
             // The real provider's assign_public_ip is a string defaulting to "true".
-            let public = vnic.attr("assign_public_ip").as_str().is_none_or(|v| v.eq_ignore_ascii_case("true"));
+            let public = vnic
+                .attr("assign_public_ip")
+                .as_str()
+                .is_none_or(|v| v.eq_ignore_ascii_case("true"));
             fill(st, "id", || instance_ocid(private).into());
             fill(st, "private_ip", || private.to_string().into());
-            fill(st, "public_ip", || if public { test_net_3().into() } else { "".into() });
+            fill(st, "public_ip", || {
+                if public {
+                    test_net_3().into()
+                } else {
+                    "".into()
+                }
+            });
             let id = st.attr("id").as_str().unwrap_or_default().to_string();
-            fill(st, "boot_volume_id", || Value::from(derived(&id, "bootvolume")));
+            fill(st, "boot_volume_id", || {
+                Value::from(derived(&id, "bootvolume"))
+            });
             fill(st, "region", || "test-region-1".into());
         },
     );
     d.block = d
         .block
-        .one("shape_config", Block::new("Flexible shape size.").with(vec![opt("ocpus", n()), opt("memory_in_gbs", n()), opt("baseline_ocpu_utilization", s())]))
-        .one("source_details", Block::new("Boot source.").with(vec![req("source_id", s()), req("source_type", s()), opt("boot_volume_size_in_gbs", s()), opt("boot_volume_vpus_per_gb", s())]))
+        .one(
+            "shape_config",
+            Block::new("Flexible shape size.").with(vec![
+                opt("ocpus", n()),
+                opt("memory_in_gbs", n()),
+                opt("baseline_ocpu_utilization", s()),
+            ]),
+        )
+        .one(
+            "source_details",
+            Block::new("Boot source.").with(vec![
+                req("source_id", s()),
+                req("source_type", s()),
+                opt("boot_volume_size_in_gbs", s()),
+                opt("boot_volume_vpus_per_gb", s()),
+            ]),
+        )
         .one(
             "create_vnic_details",
             Block::new("Primary VNIC.").with(vec![
@@ -487,7 +670,10 @@ impl Resource for Double {
     }
 
     fn schema(&self) -> Schema {
-        Schema { version: 0, block: self.block.clone() }
+        Schema {
+            version: 0,
+            block: self.block.clone(),
+        }
     }
 
     async fn create(&self, _ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
@@ -495,7 +681,11 @@ impl Resource for Double {
         (self.fill)(&mut state);
         let kind = self.kind;
         fill(&mut state, "id", || random_ocid(kind).into());
-        let lifecycle = if self.type_name == "oci_core_instance" { "RUNNING" } else { "AVAILABLE" };
+        let lifecycle = if self.type_name == "oci_core_instance" {
+            "RUNNING"
+        } else {
+            "AVAILABLE"
+        };
         fill(&mut state, "state", || lifecycle.into());
         resp.state = state;
     }
@@ -505,7 +695,11 @@ impl Resource for Double {
     }
 
     async fn update(&self, ctx: &Ctx, req: UpdateRequest, resp: &mut StateResponse) {
-        let create = CreateRequest { config: req.config, planned: req.planned, private: req.private };
+        let create = CreateRequest {
+            config: req.config,
+            planned: req.planned,
+            private: req.private,
+        };
         self.create(ctx, create, resp).await;
     }
 
@@ -522,21 +716,44 @@ struct Lookup {
 }
 
 fn lookup(type_name: &'static str, attrs: Vec<Attribute>, read: fn(&mut Value)) -> Lookup {
-    let block = Block::new(&format!("TEST DOUBLE of `{type_name}`.")).attribute(Attribute::string("id").computed().description("A stable id for the query.")).with(attrs);
-    Lookup { type_name, block, read }
+    let block = Block::new(&format!("TEST DOUBLE of `{type_name}`."))
+        .attribute(
+            Attribute::string("id")
+                .computed()
+                .description("A stable id for the query."),
+        )
+        .with(attrs);
+    Lookup {
+        type_name,
+        block,
+        read,
+    }
 }
 
 fn data_sources() -> Vec<Lookup> {
     vec![
         lookup(
             "oci_identity_availability_domains",
-            vec![req("compartment_id", s()), out("availability_domains", Type::list(Type::object([("id", s()), ("name", s()), ("compartment_id", s())])))],
+            vec![
+                req("compartment_id", s()),
+                out(
+                    "availability_domains",
+                    Type::list(Type::object([
+                        ("id", s()),
+                        ("name", s()),
+                        ("compartment_id", s()),
+                    ])),
+                ),
+            ],
             |st| {
                 let compartment = st.attr("compartment_id").clone();
                 let ads = (1..=3)
                     .map(|i| {
                         Value::object([
-                            ("id", Value::from(ocid("availabilitydomain", &format!("test{i}")))),
+                            (
+                                "id",
+                                Value::from(ocid("availabilitydomain", &format!("test{i}"))),
+                            ),
                             ("name", Value::from(format!("Test:TEST-REGION-1-AD-{i}"))),
                             ("compartment_id", compartment.clone()),
                         ])
@@ -555,16 +772,38 @@ fn data_sources() -> Vec<Lookup> {
                 opt("sort_by", s()),
                 opt("sort_order", s()),
                 opt("state", s()),
-                out("images", Type::list(Type::object([("id", s()), ("display_name", s()), ("operating_system", s()), ("operating_system_version", s())]))),
+                out(
+                    "images",
+                    Type::list(Type::object([
+                        ("id", s()),
+                        ("display_name", s()),
+                        ("operating_system", s()),
+                        ("operating_system_version", s()),
+                    ])),
+                ),
             ],
             |st| {
-                let os = st.attr("operating_system").as_str().unwrap_or("Oracle Linux").to_string();
-                let version = st.attr("operating_system_version").as_str().unwrap_or("9").to_string();
+                let os = st
+                    .attr("operating_system")
+                    .as_str()
+                    .unwrap_or("Oracle Linux")
+                    .to_string();
+                let version = st
+                    .attr("operating_system_version")
+                    .as_str()
+                    .unwrap_or("9")
+                    .to_string();
                 let shape = st.attr("shape").as_str().unwrap_or("").to_string();
-                let id = ocid("image", &format!("aaaaaaaa{}", stable_hash(&[&os, &version, &shape])));
+                let id = ocid(
+                    "image",
+                    &format!("aaaaaaaa{}", stable_hash(&[&os, &version, &shape])),
+                );
                 let image = Value::object([
                     ("id", Value::from(id)),
-                    ("display_name", Value::from(format!("{os}-{version}-test-double"))),
+                    (
+                        "display_name",
+                        Value::from(format!("{os}-{version}-test-double")),
+                    ),
                     ("operating_system", Value::from(os)),
                     ("operating_system_version", Value::from(version)),
                 ]);
@@ -578,7 +817,15 @@ fn data_sources() -> Vec<Lookup> {
                 opt("availability_domain", s()),
                 opt("instance_id", s()),
                 opt("vnic_id", s()),
-                out("vnic_attachments", Type::list(Type::object([("id", s()), ("instance_id", s()), ("vnic_id", s()), ("state", s())]))),
+                out(
+                    "vnic_attachments",
+                    Type::list(Type::object([
+                        ("id", s()),
+                        ("instance_id", s()),
+                        ("vnic_id", s()),
+                        ("state", s()),
+                    ])),
+                ),
             ],
             |st| {
                 let attachments = match st.attr("instance_id").as_str() {
@@ -599,13 +846,24 @@ fn data_sources() -> Vec<Lookup> {
                 opt("vnic_id", s()),
                 opt("subnet_id", s()),
                 opt("ip_address", s()),
-                out("private_ips", Type::list(Type::object([("id", s()), ("ip_address", s()), ("is_primary", b()), ("vnic_id", s())]))),
+                out(
+                    "private_ips",
+                    Type::list(Type::object([
+                        ("id", s()),
+                        ("ip_address", s()),
+                        ("is_primary", b()),
+                        ("vnic_id", s()),
+                    ])),
+                ),
             ],
             |st| {
                 let ips = match st.attr("vnic_id").as_str() {
                     Some(vnic) => vec![Value::object([
                         ("id", Value::from(derived(vnic, "privateip"))),
-                        ("ip_address", Value::from(ip_in(vnic).map(|ip| ip.to_string()))),
+                        (
+                            "ip_address",
+                            Value::from(ip_in(vnic).map(|ip| ip.to_string())),
+                        ),
                         ("is_primary", Value::Bool(true)),
                         ("vnic_id", Value::from(vnic)),
                     ])],
@@ -624,7 +882,10 @@ impl DataSource for Lookup {
     }
 
     fn schema(&self) -> Schema {
-        Schema { version: 0, block: self.block.clone() }
+        Schema {
+            version: 0,
+            block: self.block.clone(),
+        }
     }
 
     async fn read(&self, _ctx: &Ctx, config: &Value, resp: &mut DataResponse) {

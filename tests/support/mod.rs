@@ -40,13 +40,30 @@ fn repo_root() -> PathBuf {
 }
 
 fn probe(path: &Path) -> Option<Core> {
-    let out = Command::new(path).arg("version").env("CHECKPOINT_DISABLE", "1").env("TF_CLI_CONFIG_FILE", "/dev/null").output().ok()?;
+    let out = Command::new(path)
+        .arg("version")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next()?;
     let (tool, ver) = first.split_once(" v")?;
-    let mut nums = ver.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    let mut nums = ver
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
     let version = (nums.next()?, nums.next()?, nums.next()?);
-    Some(Core { name: format!("{} {}.{}.{}", tool.to_lowercase(), version.0, version.1, version.2), path: path.to_path_buf(), version })
+    Some(Core {
+        name: format!(
+            "{} {}.{}.{}",
+            tool.to_lowercase(),
+            version.0,
+            version.1,
+            version.2
+        ),
+        path: path.to_path_buf(),
+        version,
+    })
 }
 
 /// Every core to test on, deduplicated by name and version.
@@ -56,7 +73,15 @@ pub fn cores() -> Vec<Core> {
         paths.extend(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
     } else {
         if let Ok(rd) = std::fs::read_dir(repo_root().join(".tools/bin")) {
-            let mut found: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("terraform-"))).collect();
+            let mut found: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("terraform-"))
+                })
+                .collect();
             found.sort();
             paths.extend(found);
         }
@@ -74,12 +99,19 @@ pub fn cores() -> Vec<Core> {
             }
         }
     }
-    assert!(!cores.is_empty(), "no Terraform core found: run scripts/install-tools.sh (or set FREETIER_TF_CORES)");
+    assert!(
+        !cores.is_empty(),
+        "no Terraform core found: run scripts/install-tools.sh (or set FREETIER_TF_CORES)"
+    );
     cores
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    })
 }
 
 /// The provider binary cargo built for this test run.
@@ -97,7 +129,9 @@ pub struct PluginDir {
 impl PluginDir {
     /// A plugin dir under `root` holding this build of the provider.
     pub fn new(root: &Path) -> PluginDir {
-        let pd = PluginDir { path: root.join("plugins") };
+        let pd = PluginDir {
+            path: root.join("plugins"),
+        };
         pd.add(ADDRESS, VERSION, &provider_binary());
         pd
     }
@@ -128,7 +162,11 @@ pub struct Run {
 
 impl Run {
     fn from(o: Output) -> Run {
-        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
     }
     /// stdout and stderr together, for assertions on messages.
     pub fn text(&self) -> String {
@@ -157,16 +195,26 @@ fn tmp_root() -> PathBuf {
 impl Workdir {
     /// A fresh directory holding `main.tf`.
     pub fn new(core: &Core, tls: bool, main_tf: &str) -> Workdir {
-        let dir = tempfile::Builder::new().prefix("acc-").tempdir_in(tmp_root()).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("acc-")
+            .tempdir_in(tmp_root())
+            .unwrap();
         let plugins = PluginDir::new(dir.path()).path;
-        let wd = Workdir { dir, core: core.clone(), tls, plugins };
+        let wd = Workdir {
+            dir,
+            core: core.clone(),
+            tls,
+            plugins,
+        };
         wd.write("main.tf", main_tf);
         wd
     }
 
     /// The plugin dir, to add test-double providers.
     pub fn plugin_dir(&self) -> PluginDir {
-        PluginDir { path: self.plugins.clone() }
+        PluginDir {
+            path: self.plugins.clone(),
+        }
     }
 
     /// Writes a file in the module.
@@ -205,7 +253,10 @@ impl Workdir {
         } else {
             cmd.env("TF_DISABLE_PLUGIN_TLS", "1");
         }
-        Run::from(cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.core.path.display())))
+        Run::from(
+            cmd.output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.core.path.display())),
+        )
     }
 
     /// `init` from the plugin dir only: nothing is fetched.
@@ -244,7 +295,11 @@ impl Workdir {
     /// The `values` of one resource in the state.
     pub fn resource_values(&self, address: &str) -> Option<Json> {
         let state = self.state();
-        state["values"]["root_module"]["resources"].as_array()?.iter().find(|r| r["address"] == address).map(|r| r["values"].clone())
+        state["values"]["root_module"]["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["values"].clone())
     }
 }
 
@@ -267,7 +322,12 @@ fn step(label: &str, core: &Core, tls: bool, run: &Run, want: &[i32]) -> Result<
     if want.contains(&run.code) {
         Ok(())
     } else {
-        Err(format!("[{} tls={tls}] {label}: exit {} (wanted {want:?})\n{}", core.name, run.code, run.text()))
+        Err(format!(
+            "[{} tls={tls}] {label}: exit {} (wanted {want:?})\n{}",
+            core.name,
+            run.code,
+            run.text()
+        ))
     }
 }
 
@@ -281,12 +341,22 @@ pub fn lifecycle(core: &Core, tls: bool, sc: &Scenario) -> Result<(), String> {
     step("refresh", core, tls, &wd.refresh(), &[0])?;
     step("plan after refresh is empty", core, tls, &wd.plan(), &[0])?;
     for (address, id_of, ignore) in &sc.imports {
-        let applied = wd.resource_values(address).ok_or_else(|| format!("[{}] {address} not in state", core.name))?;
+        let applied = wd
+            .resource_values(address)
+            .ok_or_else(|| format!("[{}] {address} not in state", core.name))?;
         let id = id_of(&applied);
         let imp = Workdir::new(core, tls, sc.config);
         step("init (import)", core, tls, &imp.init(), &[0])?;
-        step("import", core, tls, &imp.run(&["import", "-no-color", "-input=false", address, &id]), &[0])?;
-        let imported = imp.resource_values(address).ok_or_else(|| format!("[{}] {address} not imported", core.name))?;
+        step(
+            "import",
+            core,
+            tls,
+            &imp.run(&["import", "-no-color", "-input=false", address, &id]),
+            &[0],
+        )?;
+        let imported = imp
+            .resource_values(address)
+            .ok_or_else(|| format!("[{}] {address} not imported", core.name))?;
         for (k, v) in applied.as_object().into_iter().flatten() {
             if ignore.contains(&k.as_str()) {
                 continue;
@@ -298,7 +368,9 @@ pub fn lifecycle(core: &Core, tls: bool, sc: &Scenario) -> Result<(), String> {
     }
     step("destroy", core, tls, &wd.destroy(), &[0])?;
     let left = wd.state();
-    let count = left["values"]["root_module"]["resources"].as_array().map_or(0, Vec::len);
+    let count = left["values"]["root_module"]["resources"]
+        .as_array()
+        .map_or(0, Vec::len);
     if count != 0 {
         return Err(format!("[{}] destroy left {count} resources", core.name));
     }
@@ -315,5 +387,10 @@ pub fn on_every_core(sc: &Scenario) {
             }
         }
     }
-    assert!(failures.is_empty(), "scenario {:?} failed:\n{}", sc.name, failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "scenario {:?} failed:\n{}",
+        sc.name,
+        failures.join("\n\n")
+    );
 }

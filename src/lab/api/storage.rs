@@ -423,7 +423,14 @@ pub(super) fn download_url(
                 Ok(d) => data = d,
                 Err(e) => {
                     log(&e);
-                    return end(&format!("command 'decompression' failed: exit code 1"));
+                    // `decompressor_info('iso', …)`: the command `run_command` reports.
+                    let cmd = match c.as_str() {
+                        "gz" => "zcat",
+                        "lzo" => "lzop -d -c",
+                        "zst" => "zstd -q -d -c",
+                        _ => "bzcat -q",
+                    };
+                    return end(&format!("command '{cmd}' failed: exit code 1"));
                 }
             }
         }

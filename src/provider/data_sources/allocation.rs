@@ -15,19 +15,35 @@ use crate::rules::{self, Tier};
 pub struct AllocationCheck;
 
 fn name_attr(what: &str) -> Attribute {
-    Attribute::string("name").required().description(&format!("A name for this {what}, used in messages and as the key of `sizes`."))
+    Attribute::string("name").required().description(&format!(
+        "A name for this {what}, used in messages and as the key of `sizes`."
+    ))
 }
 
 fn count_attr(what: &str) -> Attribute {
-    Attribute::number("count").optional().description(&format!("How many identical {what}s (default 1)."))
+    Attribute::number("count")
+        .optional()
+        .description(&format!("How many identical {what}s (default 1)."))
 }
 
 fn size_type() -> Type {
-    Type::object([("shape", Type::String), ("ocpus", Type::Number), ("memory_gb", Type::Number), ("boot_volume_gb", Type::Number), ("count", Type::Number)])
+    Type::object([
+        ("shape", Type::String),
+        ("ocpus", Type::Number),
+        ("memory_gb", Type::Number),
+        ("boot_volume_gb", Type::Number),
+        ("count", Type::Number),
+    ])
 }
 
 fn total_type() -> Type {
-    Type::object([("limit", Type::Number), ("total", Type::Number), ("headroom", Type::Number), ("unit", Type::String), ("complete", Type::Bool)])
+    Type::object([
+        ("limit", Type::Number),
+        ("total", Type::Number),
+        ("headroom", Type::Number),
+        ("unit", Type::String),
+        ("complete", Type::Bool),
+    ])
 }
 
 /// The schema (shared with the docs and the tests).
@@ -68,7 +84,11 @@ pub fn schema() -> Schema {
     .nested("budget_alert", Nesting::List, Block::new("A budget alert rule.").attribute(name_attr("alert")).attribute(Attribute::number("threshold_usd").required().description("The alert threshold in US dollars (the free-tier guard is $0.01).")));
     for kind in COUNTED {
         let noun = kind.field().trim_end_matches('s').replace('_', " ");
-        block = block.attribute(Attribute::number(kind.field()).optional().description(&format!("How many {noun}s the stack creates.")));
+        block = block.attribute(
+            Attribute::number(kind.field())
+                .optional()
+                .description(&format!("How many {noun}s the stack creates.")),
+        );
     }
     block = block
         .attribute(Attribute::string("effective_tier").computed().description("The tier checked against."))
@@ -95,10 +115,25 @@ pub fn check_into(tier: Tier, config: &Value, state: &mut Value, diags: &mut Dia
     let mut instances = Vec::new();
     let mut sizes = BTreeMap::new();
     for e in &report.instances {
-        let name = e.label.clone().unwrap_or_else(|| format!("instance-{}", e.index));
-        let shape = e.shape.map(|s| s.as_str().to_string()).or_else(|| config.attr("instance").as_seq().and_then(|s| s.get(e.index)).and_then(|i| i.attr("shape").as_str().map(str::to_string)));
+        let name = e
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("instance-{}", e.index));
+        let shape = e.shape.map(|s| s.as_str().to_string()).or_else(|| {
+            config
+                .attr("instance")
+                .as_seq()
+                .and_then(|s| s.get(e.index))
+                .and_then(|i| i.attr("shape").as_str().map(str::to_string))
+        });
         let obj = |with_name: bool| {
-            let mut o = vec![("shape", Value::from(shape.clone())), ("ocpus", opt_num(e.ocpus)), ("memory_gb", opt_num(e.memory_gb)), ("boot_volume_gb", opt_num(e.boot_volume_gb)), ("count", opt_num(e.count))];
+            let mut o = vec![
+                ("shape", Value::from(shape.clone())),
+                ("ocpus", opt_num(e.ocpus)),
+                ("memory_gb", opt_num(e.memory_gb)),
+                ("boot_volume_gb", opt_num(e.boot_volume_gb)),
+                ("count", opt_num(e.count)),
+            ];
             if with_name {
                 o.push(("name", Value::from(name.clone())));
             }
@@ -113,12 +148,37 @@ pub fn check_into(tier: Tier, config: &Value, state: &mut Value, diags: &mut Dia
         .map(|t| {
             (
                 t.key.as_str().to_string(),
-                Value::object([("limit", Value::float(t.limit)), ("total", Value::float(t.total)), ("headroom", Value::float(t.headroom)), ("unit", Value::from(t.unit.as_str())), ("complete", Value::Bool(t.complete))]),
+                Value::object([
+                    ("limit", Value::float(t.limit)),
+                    ("total", Value::float(t.total)),
+                    ("headroom", Value::float(t.headroom)),
+                    ("unit", Value::from(t.unit.as_str())),
+                    ("complete", Value::Bool(t.complete)),
+                ]),
             )
         })
         .collect();
-    let warnings: Vec<Value> = report.warnings().map(|v| Value::from(format!("{}: {}", allocation::subject_path(&v.subject), v.detail))).collect();
-    let deferred: Vec<Value> = report.deferred.iter().map(|d| Value::from(format!("{}: {}", allocation::subject_path(&d.subject), d.reason))).collect();
+    let warnings: Vec<Value> = report
+        .warnings()
+        .map(|v| {
+            Value::from(format!(
+                "{}: {}",
+                allocation::subject_path(&v.subject),
+                v.detail
+            ))
+        })
+        .collect();
+    let deferred: Vec<Value> = report
+        .deferred
+        .iter()
+        .map(|d| {
+            Value::from(format!(
+                "{}: {}",
+                allocation::subject_path(&d.subject),
+                d.reason
+            ))
+        })
+        .collect();
     state.set_attr("effective_tier", Value::from(tier.as_str()));
     state.set_attr("instances", Value::List(instances));
     state.set_attr("sizes", Value::Map(sizes));
@@ -147,7 +207,11 @@ impl DataSource for AllocationCheck {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, resp: &mut DataResponse) {
-        let Some(tier) = super::super::tier::resolve(ctx, config.attr("tier"), &mut resp.diagnostics) else { return };
+        let Some(tier) =
+            super::super::tier::resolve(ctx, config.attr("tier"), &mut resp.diagnostics)
+        else {
+            return;
+        };
         check_into(tier, config, &mut resp.state, &mut resp.diagnostics);
     }
 }

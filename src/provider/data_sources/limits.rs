@@ -33,7 +33,14 @@ pub fn limits_value(tier: Tier) -> (Value, Value) {
             ("summary", Value::from(l.summary)),
             ("value", Value::float(l.value)),
             ("unit", Value::from(l.unit.as_str())),
-            ("display", Value::from(format!("{} {}", format_number(l.value), l.unit.as_str()).trim().to_string())),
+            (
+                "display",
+                Value::from(
+                    format!("{} {}", format_number(l.value), l.unit.as_str())
+                        .trim()
+                        .to_string(),
+                ),
+            ),
             ("source", Value::from(l.source)),
             ("since", Value::from(l.since)),
             ("note", Value::from(l.note)),
@@ -68,9 +75,14 @@ impl DataSource for Limits {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, resp: &mut DataResponse) {
-        let Some(tier) = super::super::tier::resolve(ctx, config.attr("tier"), &mut resp.diagnostics) else { return };
+        let Some(tier) =
+            super::super::tier::resolve(ctx, config.attr("tier"), &mut resp.diagnostics)
+        else {
+            return;
+        };
         let (list, values) = limits_value(tier);
-        resp.state.set_attr("effective_tier", Value::from(tier.as_str()));
+        resp.state
+            .set_attr("effective_tier", Value::from(tier.as_str()));
         resp.state.set_attr("limits", list);
         resp.state.set_attr("values", values);
     }

@@ -9,6 +9,8 @@ use crate::rules::Tier;
 
 /// Reads the tier argument at `index`.
 pub fn tier_arg(v: &Value, index: usize) -> Result<Tier, FunctionError> {
-    let name = v.as_str().ok_or_else(|| FunctionError::argument(index, "tier must be a string"))?;
+    let name = v
+        .as_str()
+        .ok_or_else(|| FunctionError::argument(index, "tier must be a string"))?;
     Tier::parse(name).map_err(|e| FunctionError::argument(index, e.to_string()))
 }

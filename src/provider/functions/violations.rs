@@ -11,7 +11,13 @@ use crate::rules::{self, Severity};
 pub struct Violations;
 
 fn violation_type() -> Type {
-    Type::object([("rule", Type::String), ("severity", Type::String), ("path", Type::String), ("summary", Type::String), ("detail", Type::String)])
+    Type::object([
+        ("rule", Type::String),
+        ("severity", Type::String),
+        ("path", Type::String),
+        ("summary", Type::String),
+        ("detail", Type::String),
+    ])
 }
 
 impl Function for Violations {
@@ -34,7 +40,10 @@ impl Function for Violations {
     fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
         let tier = super::tier_arg(&args[0], 0)?;
         if !matches!(args[1], Value::Object(_) | Value::Map(_)) {
-            return Err(FunctionError::argument(1, "allocation must be an object such as { instances = [...] }"));
+            return Err(FunctionError::argument(
+                1,
+                "allocation must be an object such as { instances = [...] }",
+            ));
         }
         let report = rules::check(tier, &allocation::from_value(&args[1]));
         Ok(Value::List(
@@ -44,7 +53,14 @@ impl Function for Violations {
                 .map(|v| {
                     Value::object([
                         ("rule", Value::from(v.rule.as_str())),
-                        ("severity", Value::from(if v.severity == Severity::Error { "error" } else { "warning" })),
+                        (
+                            "severity",
+                            Value::from(if v.severity == Severity::Error {
+                                "error"
+                            } else {
+                                "warning"
+                            }),
+                        ),
                         ("path", Value::from(v.subject.to_string())),
                         ("summary", Value::from(v.summary)),
                         ("detail", Value::from(v.detail.clone())),

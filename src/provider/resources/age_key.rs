@@ -26,7 +26,10 @@ impl AgeKey {
         Value::object([
             (attr::ID, Value::from(public.clone())),
             (attr::PUBLIC_KEY, Value::from(public)),
-            (attr::PRIVATE_KEY, Value::from(identity.to_string().expose_secret().to_string())),
+            (
+                attr::PRIVATE_KEY,
+                Value::from(identity.to_string().expose_secret().to_string()),
+            ),
             (attr::KEEPERS, keepers),
         ])
     }
@@ -39,14 +42,17 @@ fn identity_from_import_id(id: &str) -> Result<age::x25519::Identity, String> {
     let text = if id.starts_with("AGE-SECRET-KEY-1") {
         id.to_string()
     } else {
-        std::fs::read_to_string(id).map_err(|e| format!("{id:?} is neither an AGE-SECRET-KEY-1… key nor a readable key file ({e})"))?
+        std::fs::read_to_string(id).map_err(|e| {
+            format!("{id:?} is neither an AGE-SECRET-KEY-1… key nor a readable key file ({e})")
+        })?
     };
     let line = text
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
         .ok_or_else(|| "no AGE-SECRET-KEY-1… line found".to_string())?;
-    age::x25519::Identity::from_str(line).map_err(|e| format!("not a valid age X25519 secret key ({e})"))
+    age::x25519::Identity::from_str(line)
+        .map_err(|e| format!("not a valid age X25519 secret key ({e})"))
 }
 
 #[async_trait]
@@ -96,7 +102,9 @@ impl Resource for AgeKey {
         // The key lives only in state, so there is nothing to refresh. A hand-edited secret
         // that no longer parses is reported; re-deriving the public half on every refresh
         // would cost a curve multiplication per key per plan for no drift a user can cause.
-        let Some(secret) = req.current.attr(attr::PRIVATE_KEY).as_str() else { return };
+        let Some(secret) = req.current.attr(attr::PRIVATE_KEY).as_str() else {
+            return;
+        };
         if age::x25519::Identity::from_str(secret).is_err() {
             resp.diagnostics.error_at(
                 AttributePath::root(attr::PRIVATE_KEY),
@@ -134,7 +142,6 @@ impl ImportState for AgeKey {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,12 +150,33 @@ mod tests {
     async fn created_keys_are_a_matching_age_pair() {
         let mut resp = StateResponse::default();
         let planned = Value::object([(attr::KEEPERS, Value::Null)]);
-        AgeKey.create(&Ctx::default(), CreateRequest { config: planned.clone(), planned, private: Private::new() }, &mut resp).await;
-        let public = resp.state.attr(attr::PUBLIC_KEY).as_str().unwrap().to_string();
+        AgeKey
+            .create(
+                &Ctx::default(),
+                CreateRequest {
+                    config: planned.clone(),
+                    planned,
+                    private: Private::new(),
+                },
+                &mut resp,
+            )
+            .await;
+        let public = resp
+            .state
+            .attr(attr::PUBLIC_KEY)
+            .as_str()
+            .unwrap()
+            .to_string();
         let secret = resp.state.attr(attr::PRIVATE_KEY).as_str().unwrap();
         assert!(public.starts_with("age1"));
         assert!(secret.starts_with("AGE-SECRET-KEY-1"));
-        assert_eq!(age::x25519::Identity::from_str(secret).unwrap().to_public().to_string(), public);
+        assert_eq!(
+            age::x25519::Identity::from_str(secret)
+                .unwrap()
+                .to_public()
+                .to_string(),
+            public
+        );
     }
 
     #[tokio::test]
@@ -157,15 +185,29 @@ mod tests {
         let secret = id.to_string().expose_secret().to_string();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("keys.txt");
-        std::fs::write(&file, format!("# created: today\n# public key: {}\n{secret}\n", id.to_public())).unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                "# created: today\n# public key: {}\n{secret}\n",
+                id.to_public()
+            ),
+        )
+        .unwrap();
         for source in [secret.clone(), file.display().to_string()] {
             let mut resp = ImportResponse::default();
-            AgeKey.import_state(&Ctx::default(), &source, &mut resp).await;
+            AgeKey
+                .import_state(&Ctx::default(), &source, &mut resp)
+                .await;
             assert!(!resp.diagnostics.has_errors(), "{source}");
-            assert_eq!(resp.state.attr(attr::PUBLIC_KEY).as_str(), Some(id.to_public().to_string().as_str()));
+            assert_eq!(
+                resp.state.attr(attr::PUBLIC_KEY).as_str(),
+                Some(id.to_public().to_string().as_str())
+            );
         }
         let mut resp = ImportResponse::default();
-        AgeKey.import_state(&Ctx::default(), "AGE-SECRET-KEY-1NOTAKEY", &mut resp).await;
+        AgeKey
+            .import_state(&Ctx::default(), "AGE-SECRET-KEY-1NOTAKEY", &mut resp)
+            .await;
         assert!(resp.diagnostics.has_errors());
     }
 }
