@@ -261,6 +261,39 @@ fn pid_alive(pid: u32) -> bool {
     unsafe { libc::kill(pid as i32, 0) == 0 }
 }
 
+/// Whether process `pid` is a `freetier lab up` serving `dir`: its command line (from
+/// `/proc/PID/cmdline`) says `lab up`, and its `--dir`, taken from its own working directory,
+/// is `dir`. `Err` says what the process is instead.
+fn is_lab_serving(pid: u32, dir: &Path) -> Result<(), String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map_err(|_| "a process whose command line cannot be read".to_string())?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).to_string())
+        .collect();
+    let shown = || format!("`{}`", args.join(" "));
+    if !args.windows(2).any(|w| w[0] == "lab" && w[1] == "up") {
+        return Err(shown());
+    }
+    let given = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--dir=")
+            .map(str::to_string)
+            .or_else(|| (a == "--dir").then(|| args.get(i + 1).cloned()).flatten())
+    });
+    let Some(given) = given else {
+        return Err(shown());
+    };
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+    let theirs = cwd.join(given).canonicalize().ok();
+    let ours = dir.canonicalize().ok();
+    if theirs.is_some() && theirs == ours {
+        Ok(())
+    } else {
+        Err(shown())
+    }
+}
+
 fn read_pid(dir: &Path) -> Option<u32> {
     std::fs::read_to_string(dir.join("lab.pid"))
         .ok()?
@@ -450,7 +483,17 @@ async fn down(dir: &Path) -> i32 {
     };
     let state = read_state(dir);
     if pid_alive(pid) {
-        // SAFETY: sending SIGTERM to the pid the lab wrote into its own pidfile.
+        // A pidfile outlives its lab, and the pid may since belong to anything else.
+        if let Err(what) = is_lab_serving(pid, dir) {
+            warn!(
+                "freetier lab: {}/lab.pid names pid {pid}, which is {what}, not this lab; \
+                 not signalling it. If the lab is gone, remove {}/lab.pid.",
+                dir.display(),
+                dir.display()
+            );
+            return 1;
+        }
+        // SAFETY: sending SIGTERM to the lab serving `dir`, checked just above.
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
         }
@@ -479,6 +522,12 @@ async fn down(dir: &Path) -> i32 {
     // Check that every port the lab had is free again.
     let mut busy = Vec::new();
     if let Some(st) = state {
+        for url in [&st.control_url, &st.files_url] {
+            let addr = url.trim_start_matches("http://");
+            if !addr.is_empty() && std::net::TcpListener::bind(addr).is_err() {
+                busy.push(addr.to_string());
+            }
+        }
         for h in &st.hosts {
             let mut ports = vec![h.ssh_port];
             if h.api_url.is_some() {
@@ -623,6 +672,56 @@ mod unit {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// A process standing in for whatever a stale pidfile may name; killed on drop.
+    struct Child(std::process::Child);
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn(args: &[&str]) -> Child {
+        Child(
+            std::process::Command::new(args[0])
+                .args(&args[1..])
+                .spawn()
+                .expect("spawn"),
+        )
+    }
+
+    #[tokio::test]
+    async fn lab_down_never_signals_a_process_that_is_not_the_lab() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let other = spawn(&["sleep", "30"]);
+        std::fs::write(dir.join("lab.pid"), other.0.id().to_string()).expect("pidfile");
+        assert_eq!(down(dir).await, 1);
+        assert!(pid_alive(other.0.id()), "the unrelated process still runs");
+        assert!(
+            dir.join("lab.pid").exists(),
+            "the pidfile is left for the user"
+        );
+        let d = dir.display().to_string();
+        let script = "import time; time.sleep(30)";
+        let elsewhere = spawn(&[
+            "python3",
+            "-c",
+            script,
+            "lab",
+            "up",
+            "--dir",
+            "/nonexistent",
+        ]);
+        assert!(
+            is_lab_serving(elsewhere.0.id(), dir).is_err(),
+            "another lab's --dir"
+        );
+        let lab = spawn(&["python3", "-c", script, "lab", "up", "--dir", &d]);
+        assert_eq!(is_lab_serving(lab.0.id(), dir), Ok(()));
     }
 
     #[test]

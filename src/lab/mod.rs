@@ -33,6 +33,7 @@ mod host;
 mod http;
 mod keys;
 mod net;
+mod pve_cli;
 mod pveceph;
 mod pvecm;
 mod shell;

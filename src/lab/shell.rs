@@ -822,6 +822,8 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
             super::pveceph::lvm(ctx, &name, rest, p).await
         }
         "pveum" if on_node.is_some() => pveum(ctx, rest, p).await,
+        "pvesh" if on_node.is_some() => super::pve_cli::pvesh(ctx, rest, p).await,
+        "qm" if on_node.is_some() => super::pve_cli::qm(ctx, rest, p).await,
         "corosync-qnetd-tool" if on_node.is_none() && ctx.lab.world().bastion.qnetd_installed => {
             let w = ctx.lab.world();
             let clusters: Vec<String> = w.bastion.qnetd_clusters.iter().cloned().collect();

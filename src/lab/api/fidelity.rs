@@ -977,3 +977,144 @@ async fn reqwest_free_get(url: &str) -> String {
         .expect("file server answers");
     String::from_utf8_lossy(&body).to_string()
 }
+
+#[tokio::test]
+async fn pvesh_and_qm_answer_from_the_same_state_as_the_api() {
+    // pve-manager PVE/CLI/pvesh.pm runs the API handlers in-process; `--output-format json`
+    // prints the data alone with sorted keys (CLIFormatter.pm, `canonical => 1`). qemu-server
+    // PVE/CLI/qm.pm: `qm list` prints nothing without VMs, else its printf table; a real
+    // `qm list` on a node with one stopped VM reads
+    // "      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       \n
+    //         100 cp-1                 stopped    2048               8.00 0         \n".
+    let (lab, st) = lab().await;
+    let api = Api::login(&st, "ampere-1").await;
+    let sh = |cmd: String| {
+        let st = &st;
+        async move { testkit::ssh(st, "ampere-1", &cmd, None).await }
+    };
+    let out = sh("qm list".into()).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), ""),
+        "no VMs, no header"
+    );
+    let r = api
+        .call(
+            "POST",
+            "/nodes/ampere-1/qemu",
+            &[
+                ("vmid", "100"),
+                ("name", "cp-1"),
+                ("memory", "2048"),
+                ("scsi0", "local-lvm:8"),
+                ("numa", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(wait(&api, &r.json()).await, "OK");
+    let out = sh("qm list".into()).await;
+    assert_eq!(
+        out.stdout,
+        "      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       \n       100 cp-1                 stopped    2048               8.00 0         \n"
+    );
+    assert_eq!(sh("qm status 100".into()).await.stdout, "status: stopped\n");
+    let verbose = sh("qm status 100 --verbose".into()).await.stdout;
+    assert!(
+        verbose.contains("ha:\n\tmanaged: 0\n") && verbose.contains("vmid: 100\n"),
+        "{verbose}"
+    );
+    let config = sh("qm config 100".into()).await.stdout;
+    assert!(
+        config.contains("memory: 2048\n") && config.contains("numa: 0\n"),
+        "{config}"
+    );
+    assert!(!config.contains("digest"), "{config}");
+    let missing = sh("qm config 999".into()).await;
+    assert_eq!(
+        (missing.code, missing.stderr.as_str()),
+        (
+            Some(255),
+            "Configuration file 'nodes/ampere-1/qemu-server/999.conf' does not exist\n"
+        )
+    );
+    // pvesh and the API agree, value for value and type for type.
+    let via_api = api.get("/nodes/ampere-1/qemu/100/config").await.json()["data"].clone();
+    let out = sh("pvesh get /nodes/ampere-1/qemu/100/config --output-format json".into()).await;
+    let via_pvesh: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(via_pvesh, via_api);
+    let keys: Vec<&String> = via_pvesh
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "canonical key order");
+    assert_eq!(sh("pvesh get /cluster/nextid".into()).await.stdout, "101\n");
+    assert_eq!(
+        sh("pvesh get /cluster/nextid --output-format json".into())
+            .await
+            .stdout,
+        "\"101\"\n"
+    );
+    let pretty = sh("pvesh get /version --output-format json-pretty".into())
+        .await
+        .stdout;
+    assert!(pretty.starts_with("{\n   \"release\" : \""), "{pretty}");
+    let bad = sh("pvesh create /nodes/ampere-1/qemu --vmid 101 --net0 foo".into()).await;
+    assert_eq!(bad.code, Some(255));
+    assert!(
+        bad.stderr.starts_with("400 Parameter verification failed.\nnet0: invalid format - format error\nnet0.model: value 'foo'"),
+        "{}",
+        bad.stderr
+    );
+    let made = sh("pvesh create /nodes/ampere-1/qemu --vmid 101 --name made-by-pvesh".into()).await;
+    assert_eq!(made.code, Some(0), "{made:?}");
+    assert!(
+        made.stdout.trim_end().ends_with("root@pam:"),
+        "prints the UPID: {made:?}"
+    );
+    let list = api.get("/nodes/ampere-1/qemu").await.json();
+    assert!(list["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|v| v["name"] == "made-by-pvesh"));
+    let none = sh("pvesh get /no/such".into()).await;
+    assert_eq!(none.stderr, "no 'get' handler for '/no/such'\n");
+    // The walk over commands: every read route, through pvesh, keeps the API's types.
+    let upid = r.json()["data"].as_str().unwrap_or_default().to_string();
+    for (route, path) in [
+        ("GET /version", "/version".to_string()),
+        ("GET /cluster/status", "/cluster/status".into()),
+        ("GET /cluster/resources", "/cluster/resources".into()),
+        ("GET /nodes", "/nodes".into()),
+        ("GET /nodes/{node}/status", "/nodes/ampere-1/status".into()),
+        ("GET /nodes/{node}/qemu", "/nodes/ampere-1/qemu".into()),
+        (
+            "GET /nodes/{node}/qemu/{vmid}/config",
+            "/nodes/ampere-1/qemu/100/config".into(),
+        ),
+        (
+            "GET /nodes/{node}/qemu/{vmid}/status/current",
+            "/nodes/ampere-1/qemu/100/status/current".into(),
+        ),
+        ("GET /nodes/{node}/tasks", "/nodes/ampere-1/tasks".into()),
+        (
+            "GET /nodes/{node}/tasks/{upid}/status",
+            format!("/nodes/ampere-1/tasks/{upid}/status"),
+        ),
+        (
+            "GET /nodes/{node}/storage",
+            "/nodes/ampere-1/storage".into(),
+        ),
+        ("GET /storage", "/storage".into()),
+    ] {
+        let out = sh(format!("pvesh get {path} --output-format json")).await;
+        assert_eq!(out.code, Some(0), "{path}: {out:?}");
+        let data: Value = serde_json::from_str(&out.stdout).expect("json");
+        let decl = schema::returns(route).expect("declared");
+        let bad = schema::mismatches(decl, &data);
+        assert!(bad.is_empty(), "pvesh {path}:\n{}", bad.join("\n"));
+    }
+    lab.stop().await.expect("stop");
+}

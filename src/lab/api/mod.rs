@@ -178,6 +178,35 @@ pub(crate) async fn serve(lab: Arc<LabInner>, node: usize, listener: TcpListener
     http::serve(lab, listener, Some(tls), token, handler).await;
 }
 
+/// A call made on the node itself, as `pvesh` and `qm` make it: the same handlers, as
+/// `root@pam`, with no HTTP, ticket or CSRF token (`pve-manager` `PVE/CLI/pvesh.pm` runs the
+/// handler in-process). `path` is relative to `/api2/json`, e.g. `/nodes/ampere-1/qemu`.
+pub(crate) async fn local_call(
+    lab: &Arc<LabInner>,
+    node: usize,
+    method: &str,
+    path: &str,
+    params: BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
+    let method = hyper::Method::from_bytes(method.as_bytes())
+        .map_err(|_| ApiError::Status(501, format!("method '{method}' not available")))?;
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| http::url_decode(s, false))
+        .collect();
+    let req = Req {
+        method,
+        path: format!("/api2/json{path}"),
+        query: String::new(),
+        headers: hyper::HeaderMap::new(),
+        body: bytes::Bytes::new(),
+    };
+    route(lab, node, &req, &segs, params, None)
+        .await
+        .map(|a| a.data)
+}
+
 /// Who is calling.
 #[derive(Debug, Clone)]
 struct Caller {
