@@ -645,13 +645,14 @@ fn print_status(dir: &Path, st: &LabState, running: bool) {
     for h in st.hosts.iter().filter(|h| h.size.is_some()) {
         if let Some(s) = &h.size {
             say!(
-                "  {:<10} {} OCPU, {} GB, boot {} GB, OSD volume {}",
+                "  {:<10} {} OCPU, {} GB, boot volume /dev/sda {} GB: image {} GB, free tail {}",
                 h.name,
                 s.ocpus,
                 s.memory_gb,
+                s.boot_gb + s.osd_gb,
                 s.boot_gb,
                 if s.osd_gb > 0 {
-                    format!("/dev/sdb {} GB", s.osd_gb)
+                    format!("{} GB for an OSD", s.osd_gb)
                 } else {
                     "none".into()
                 }
@@ -684,13 +685,23 @@ mod unit {
         }
     }
 
+    /// Starts `args` and waits until its command line can be read (a process in the middle
+    /// of exec shows an empty one).
     fn spawn(args: &[&str]) -> Child {
-        Child(
+        let child = Child(
             std::process::Command::new(args[0])
                 .args(&args[1..])
                 .spawn()
                 .expect("spawn"),
-        )
+        );
+        let path = format!("/proc/{}/cmdline", child.0.id());
+        for _ in 0..200 {
+            if std::fs::read(&path).is_ok_and(|c| !c.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child
     }
 
     #[tokio::test]
@@ -706,11 +717,12 @@ mod unit {
             "the pidfile is left for the user"
         );
         let d = dir.display().to_string();
-        let script = "import time; time.sleep(30)";
+        // Perl takes the words after its script as @ARGV, so its command line reads like a
+        // lab's (and perl is a real binary, not a launcher script).
         let elsewhere = spawn(&[
-            "python3",
-            "-c",
-            script,
+            "perl",
+            "-e",
+            "sleep 30",
             "lab",
             "up",
             "--dir",
@@ -720,7 +732,7 @@ mod unit {
             is_lab_serving(elsewhere.0.id(), dir).is_err(),
             "another lab's --dir"
         );
-        let lab = spawn(&["python3", "-c", script, "lab", "up", "--dir", &d]);
+        let lab = spawn(&["perl", "-e", "sleep 30", "lab", "up", "--dir", &d]);
         assert_eq!(is_lab_serving(lab.0.id(), dir), Ok(()));
     }
 

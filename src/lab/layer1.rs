@@ -173,19 +173,14 @@ fn lineage(inner: &LabInner) -> String {
     )
 }
 
-/// The smallest block volume OCI creates (oci_policy.md §1.2).
-pub const MIN_BLOCK_VOLUME_GB: u32 = 50;
-
-/// Says whether OSDs get a volume, for `lab status`: on OCI a volume below 50 GB cannot be
-/// created, so a share smaller than that is no OSD volume at all.
+/// Says whether OSDs get storage, for `lab status`: each node's share of the free block
+/// storage is a tail of its boot volume (no separate volume fits the budget), so only a
+/// share of 0 leaves Ceph without an OSD.
 pub fn osd_note(tier: Tier, l: &Layout) -> Option<String> {
-    if l.nodes.iter().all(|n| n.osd_gb < MIN_BLOCK_VOLUME_GB) {
+    if l.nodes.iter().all(|n| n.osd_gb == 0) {
         Some(format!(
-            "no OSD volume fits: {} boot volumes of {BOOT_GB} GB leave {} GB of the {} GB the {} \
-             tier allows, and a block volume is at least {MIN_BLOCK_VOLUME_GB} GB \
-             (shared/research/oci_policy.md §1.2); the lab still emulates /dev/sdb",
+            "no OSD storage: {} boot volumes of {BOOT_GB} GB use all {} GB the {} tier allows",
             l.nodes.len() + usize::from(l.bastion_boot_gb > 0),
-            l.nodes.iter().map(|n| n.osd_gb).sum::<u32>(),
             FREE_STORAGE_GB,
             tier.as_str()
         ))

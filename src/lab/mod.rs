@@ -28,6 +28,7 @@ pub mod talos_guests;
 mod api;
 mod ceph;
 mod control;
+mod disks;
 mod files;
 mod host;
 mod http;

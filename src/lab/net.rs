@@ -386,20 +386,27 @@ fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 fn initial_node(h: &HostSpec, size: &layer1::NodeSize) -> world::Node {
-    // Disks as an A1 instance presents them: the boot volume, and a paravirtualised block
-    // volume for OSDs when the layout leaves storage for one.
-    let mut disks = vec![world::Disk {
-        dev: "/dev/sda".into(),
-        size_gb: u64::from(size.boot_gb),
-        used: Some("boot".into()),
-    }];
-    if size.osd_gb > 0 {
-        disks.push(world::Disk {
-            dev: "/dev/sdb".into(),
-            size_gb: u64::from(size.osd_gb),
-            used: None,
-        });
-    }
+    // Disks as an A1 instance presents them: one boot volume, the image's EFI and root
+    // partitions in use, and (when the layout leaves storage for OSDs) a free tail that
+    // Layer 2 partitions (see `disks.rs`).
+    let boot_disk = super::disks::BootDisk::new(u64::from(size.boot_gb), u64::from(size.osd_gb));
+    let disks = vec![
+        world::Disk {
+            dev: "/dev/sda".into(),
+            size_gb: u64::from(size.boot_gb + size.osd_gb),
+            used: Some("partitions".into()),
+        },
+        world::Disk {
+            dev: "/dev/sda1".into(),
+            size_gb: u64::from(size.boot_gb),
+            used: Some("mounted".into()),
+        },
+        world::Disk {
+            dev: "/dev/sda15".into(),
+            size_gb: 0,
+            used: Some("mounted".into()),
+        },
+    ];
     // The Proxmox VE installer's `pve` VG leaves free space (minfree) for snapshots;
     // ESTIMATE: 1/8 of the boot disk.
     let vg_free = u64::from(size.boot_gb) / 8;
@@ -411,6 +418,7 @@ fn initial_node(h: &HostSpec, size: &layer1::NodeSize) -> world::Node {
         cluster: None,
         ceph_release: None,
         subscription: false,
+        boot_disk: Some(boot_disk),
         disks,
         vgs: vec![world::Vg {
             name: "pve".into(),

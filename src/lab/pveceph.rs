@@ -503,7 +503,11 @@ async fn osd_create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         let Some(n) = w.nodes.get(node) else {
             return 255;
         };
-        match n.disks.iter().find(|d| d.dev == dev) {
+        // `PVE::Diskmanage::get_disks` lists whole disks only, so a partition has no info.
+        let partition = dev
+            .strip_prefix("/dev/sd")
+            .is_some_and(|r| r.chars().any(|c| c.is_ascii_digit()));
+        match n.disks.iter().find(|d| d.dev == dev).filter(|_| !partition) {
             None => {
                 drop(w);
                 return die(p, &format!("unable to get device info for '{dev}'"));

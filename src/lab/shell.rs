@@ -822,6 +822,10 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
             super::pveceph::lvm(ctx, &name, rest, p).await
         }
         "pveum" if on_node.is_some() => pveum(ctx, rest, p).await,
+        "sfdisk" if on_node.is_some() => super::disks::sfdisk(ctx, rest, p).await,
+        "partx" | "partprobe" if on_node.is_some() => {
+            super::disks::reread(ctx, &name, rest, p).await
+        }
         "pvesh" if on_node.is_some() => super::pve_cli::pvesh(ctx, rest, p).await,
         "qm" if on_node.is_some() => super::pve_cli::qm(ctx, rest, p).await,
         "corosync-qnetd-tool" if on_node.is_none() && ctx.lab.world().bastion.qnetd_installed => {

@@ -55,7 +55,7 @@ pub struct HostSize {
     pub memory_gb: u32,
     /// Boot volume in GB.
     pub boot_gb: u32,
-    /// Block volume for OSDs in GB (`/dev/sdb`); 0 means none.
+    /// The free tail of the boot volume left for an OSD, in GB; 0 means none.
     pub osd_gb: u32,
 }
 

@@ -478,11 +478,51 @@ async fn always_free_osd_on_block_volume() {
     let tf = lab.tfstate();
     assert_eq!(tf["outputs"]["nodes"]["value"][0]["osd_gb"], 29);
     assert_eq!(tf["outputs"]["tier"]["value"], "always_free");
-    let out = testkit::ssh(&st, "ampere-1", "pveceph install --repository no-subscription && pveceph init && pveceph mon create && pveceph osd create /dev/sdb", None).await;
+    // The 29 GB are the boot volume's free tail: pveceph takes whole unused disks only
+    // (OSD.pm), so the tail becomes a partition (sfdisk --append, which refuses a disk in use
+    // without --no-reread), the kernel learns of it (partx --add), and ceph-volume takes it.
+    let sh = |cmd: &'static str| {
+        let st = &st;
+        async move { testkit::ssh(st, "ampere-1", cmd, None).await }
+    };
+    let out =
+        sh("pveceph install --repository no-subscription && pveceph init && pveceph mon create")
+            .await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("create OSD on /dev/sdb (bluestore)"));
-    let out = testkit::ssh(&st, "ampere-1", "pveceph osd create /dev/sdb", None).await;
-    assert_eq!(out.stderr, "device '/dev/sdb' is already in use\n");
+    let out = sh("pveceph osd create /dev/sda").await;
+    assert_eq!(out.stderr, "device '/dev/sda' is already in use\n");
+    let out = sh("echo ',,' | sfdisk --append /dev/sda").await;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .ends_with("sfdisk: Use the --force flag to overrule all checks.\n"),
+        "{out:?}"
+    );
+    let out = sh("echo ',,' | sfdisk --append --no-reread /dev/sda").await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("/dev/sda16: Created a new partition 2 of type 'Linux filesystem' and of size 29 GiB.\n"),
+        "{}",
+        out.stdout
+    );
+    let out = sh("ceph-volume lvm create --data /dev/sda2").await;
+    assert_eq!(
+        out.code,
+        Some(1),
+        "the kernel does not know /dev/sda2 yet: {out:?}"
+    );
+    let out = sh("partx --add /dev/sda && ceph-volume lvm create --data /dev/sda2").await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out
+        .stdout
+        .ends_with("--> ceph-volume lvm create successful for: /dev/sda2\n"));
+    let out = sh("pveceph osd create /dev/sda2").await;
+    assert_eq!(out.stderr, "unable to get device info for '/dev/sda2'\n");
+    let out = sh("echo ',,' | sfdisk --append --no-reread /dev/sda").await;
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (Some(1), "No enough free sectors available.\nFailed to add #16 partition: No space left on device\n")
+    );
     lab.stop().await.expect("stop");
 }
 
@@ -952,7 +992,9 @@ async fn layer1_state_has_exactly_the_contract_outputs() {
         tf["outputs"]["bastion"]["value"]["public_ip"],
         host(&st, "bastion").address
     );
-    assert!(st.osd_note.is_some(), "3 PAYG hosts leave no OSD storage");
+    // 200 − 4×47 = 12 GB: a 4 GB tail on each node, too small to be worth an OSD.
+    assert!(st.osd_note.is_none());
+    assert_eq!(nodes["value"][0]["osd_gb"], 4);
     assert_eq!(tf["resources"], serde_json::json!([]));
     lab.stop().await.expect("stop");
 }

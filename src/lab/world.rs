@@ -183,6 +183,8 @@ pub(crate) struct Node {
     /// Installed Ceph release codename.
     pub(crate) ceph_release: Option<String>,
     pub(crate) subscription: bool,
+    /// `/dev/sda`'s partition table (the block devices the kernel knows are in `disks`).
+    pub(crate) boot_disk: Option<super::disks::BootDisk>,
     pub(crate) disks: Vec<Disk>,
     pub(crate) vgs: Vec<Vg>,
     pub(crate) lvs: Vec<Lv>,
