@@ -115,10 +115,42 @@ impl ServerCertVerifier for PinnedServer {
     }
 }
 
+/// Presents one certificate and signs with one key, whether or not they belong together
+/// (rustls's own `with_client_auth_cert` refuses a mismatched pair before connecting).
+#[derive(Debug)]
+struct Presents(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Presents {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// Connects with `who` as client certificate; returns the first bytes the server sends
 /// after the HTTP/2 preface, or the error that ended the connection.
 async fn talk(plugin: &Plugin, who: &ClientIdentity) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    talk_signing_as(plugin, who, who).await
+}
+
+/// Connects presenting `cert`'s certificate but signing the handshake with `signer`'s key.
+async fn talk_signing_as(
+    plugin: &Plugin,
+    cert: &ClientIdentity,
+    signer: &ClientIdentity,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(signer.key.clone_key()))
+        .unwrap();
+    let presented = rustls::sign::CertifiedKey::new(vec![cert.der.clone()], key);
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -127,11 +159,7 @@ async fn talk(plugin: &Plugin, who: &ClientIdentity) -> Result<(Vec<u8>, Option<
             plugin.server_cert.clone(),
             provider,
         )))
-        .with_client_auth_cert(
-            vec![who.der.clone()],
-            PrivateKeyDer::Pkcs8(who.key.clone_key()),
-        )
-        .unwrap();
+        .with_client_cert_resolver(Arc::new(Presents(Arc::new(presented))));
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(&plugin.addr)
         .await
@@ -180,6 +208,21 @@ async fn a_client_with_another_certificate_is_refused_at_the_tls_handshake() {
         .expect_err("a different client certificate must be refused");
     assert!(!err.is_empty());
     // The server keeps serving the right client after refusing the wrong one.
+    assert!(talk(&plugin, &terraform).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_client_with_terraforms_certificate_but_another_key_is_refused_at_the_tls_handshake() {
+    let terraform = client_identity();
+    let thief = client_identity();
+    let plugin = start_plugin(&terraform.pem);
+    // The pinned certificate, byte for byte, but a CertificateVerify signed by another key:
+    // whoever copied the certificate from Terraform's environment without its key.
+    let err = talk_signing_as(&plugin, &terraform, &thief)
+        .await
+        .expect_err("a handshake signed by a key that is not the certificate's must fail");
+    assert_ne!(err, "timeout", "refused, not left hanging");
+    // The server keeps serving the real client after refusing the impostor.
     assert!(talk(&plugin, &terraform).await.is_ok());
 }
 

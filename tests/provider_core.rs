@@ -27,17 +27,86 @@ output "recipient" {
 }
 "#;
 
+/// The variable the import tests pass the secret key in, as SOPS users keep it.
+const KEY_VARIABLE: &str = "FREETIER_TEST_SOPS_AGE_KEY";
+
 #[test]
 fn age_key_lives_through_the_whole_lifecycle_on_every_core() {
     on_every_core(&Scenario {
         name: "age key",
         config: AGE_KEY,
+        // The key comes from the environment, the keepers from the id: the imported state
+        // equals the applied one, keepers included, and the next plan is empty.
         imports: vec![(
             "freetier_age_key.sops",
-            |v| v["private_key"].as_str().unwrap_or_default().to_string(),
-            &["keepers"],
+            |v| ImportId {
+                id: format!("env:{KEY_VARIABLE}?rotation=1"),
+                env: vec![(
+                    KEY_VARIABLE.to_string(),
+                    v["private_key"].as_str().unwrap_or_default().to_string(),
+                )],
+            },
+            &[],
         )],
     });
+}
+
+/// Applies AGE_KEY, then imports its key into a fresh directory with `id` (the key in
+/// KEY_VARIABLE); returns the secret key, the import run and the fresh directory.
+fn import_applied_key(id: &str) -> (String, Run, Workdir) {
+    let core = &cores()[0];
+    let wd = Workdir::new(core, true, AGE_KEY);
+    assert_eq!(wd.init().code, 0);
+    assert_eq!(wd.apply().code, 0);
+    let secret = wd.resource_values("freetier_age_key.sops").unwrap()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let imp = Workdir::new(core, true, AGE_KEY);
+    assert_eq!(imp.init().code, 0);
+    let id = id.replace("SECRET", &secret);
+    let run = imp.run_with_env(
+        imp.path(),
+        &[
+            "import",
+            "-no-color",
+            "-input=false",
+            "freetier_age_key.sops",
+            &id,
+        ],
+        &[(KEY_VARIABLE.to_string(), secret.clone())],
+    );
+    (secret, run, imp)
+}
+
+#[test]
+fn importing_with_the_secret_key_as_the_id_is_refused_without_the_provider_echoing_it() {
+    let (secret, run, imp) = import_applied_key("SECRET");
+    assert_eq!(run.code, 1, "{}", run.text());
+    let text = run.text();
+    assert!(text.contains("The import ID holds a secret key"), "{text}");
+    // Terraform itself prints the id it was given ("Importing from ID"); the provider's
+    // diagnostic, which follows, adds no copy.
+    let diagnostic = &text[text.find("Cannot Import Age Key").unwrap()..];
+    let payload = secret.trim_start_matches("AGE-SECRET-KEY-1");
+    assert!(!diagnostic.contains(payload), "{diagnostic}");
+    assert!(
+        imp.resource_values("freetier_age_key.sops").is_none(),
+        "nothing imported"
+    );
+}
+
+#[test]
+fn a_key_imported_without_its_keepers_warns_before_the_plan_replaces_it() {
+    let (_, run, imp) = import_applied_key(&format!("env:{KEY_VARIABLE}"));
+    assert_eq!(run.code, 0, "{}", run.text());
+    let plan = imp.plan();
+    assert_eq!(plan.code, 2, "{}", plan.text());
+    assert!(
+        plan.text().contains("Setting Keepers Replaces The Key"),
+        "{}",
+        plan.text()
+    );
 }
 
 #[test]

@@ -58,8 +58,14 @@ pub fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value)
     }
 }
 
-/// Step 3: per-attribute modifiers on top-level attributes. Returns the paths whose change
-/// forces replacement.
+/// Step 3: per-attribute modifiers, at every depth. Returns the paths whose change forces
+/// replacement.
+///
+/// Nested blocks are paired with their prior selves the way terraform-plugin-framework pairs
+/// them: single and group blocks directly, list blocks by index, map blocks by key. A block
+/// new in the plan pairs with null, so `RequiresReplace` inside it asks for replacement
+/// when it holds a value, as the framework's modifier does. Set blocks have no identity to
+/// pair with: [`Block::validate`] refuses modifiers inside them.
 pub fn apply_modifiers(
     block: &Block,
     prior: &Value,
@@ -70,6 +76,28 @@ pub fn apply_modifiers(
     if prior.is_null() {
         return replace; // creating: nothing to keep, nothing to replace
     }
+    modify_block(
+        block,
+        prior,
+        planned,
+        config,
+        &AttributePath::default(),
+        &mut replace,
+    );
+    replace
+}
+
+fn modify_block(
+    block: &Block,
+    prior: &Value,
+    planned: &mut Value,
+    config: &Value,
+    path: &AttributePath,
+    replace: &mut Vec<AttributePath>,
+) {
+    if !matches!(planned, Value::Object(_)) {
+        return; // null or unknown block: nothing to modify inside it
+    }
     for a in &block.attributes {
         for m in &a.plan_modifiers {
             match m {
@@ -77,6 +105,7 @@ pub fn apply_modifiers(
                     let before = prior.attr(&a.name);
                     if planned.attr(&a.name).is_unknown()
                         && config.attr(&a.name).is_null()
+                        && !before.is_null()
                         && before.is_wholly_known()
                     {
                         planned.set_attr(&a.name, before.clone());
@@ -84,13 +113,48 @@ pub fn apply_modifiers(
                 }
                 PlanModifier::RequiresReplace => {
                     if planned.attr(&a.name) != prior.attr(&a.name) {
-                        replace.push(AttributePath::root(a.name.clone()));
+                        replace.push(path.clone().attr(a.name.clone()));
                     }
                 }
             }
         }
     }
-    replace
+    let Value::Object(slots) = planned else {
+        return;
+    };
+    for nb in &block.blocks {
+        let Some(slot) = slots.get_mut(&nb.type_name) else {
+            continue;
+        };
+        let (before, cfg) = (prior.attr(&nb.type_name), config.attr(&nb.type_name));
+        let at = path.clone().attr(nb.type_name.clone());
+        match (nb.nesting, slot) {
+            (Nesting::Single | Nesting::Group, obj @ Value::Object(_)) => {
+                modify_block(&nb.block, before, obj, cfg, &at, replace)
+            }
+            (Nesting::List, Value::List(items)) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let b = before
+                        .as_seq()
+                        .and_then(|s| s.get(i))
+                        .unwrap_or(&Value::Null);
+                    let c = cfg.as_seq().and_then(|s| s.get(i)).unwrap_or(&Value::Null);
+                    modify_block(&nb.block, b, item, c, &at.clone().index(i), replace);
+                }
+            }
+            (Nesting::Map, Value::Map(items)) => {
+                for (k, item) in items.iter_mut() {
+                    let b = before
+                        .as_map()
+                        .and_then(|m| m.get(k))
+                        .unwrap_or(&Value::Null);
+                    let c = cfg.as_map().and_then(|m| m.get(k)).unwrap_or(&Value::Null);
+                    modify_block(&nb.block, b, item, c, &at.clone().key(k.clone()), replace);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Step 5: the plan must keep every value the configuration sets (or the prior value, where
@@ -289,6 +353,153 @@ mod tests {
         ]);
         let (_, r) = plan(&prior, &Value::object([("name", Value::from("b"))]));
         assert_eq!(r, vec![AttributePath::root("name")]);
+    }
+
+    /// A resource with modifiers inside a single, a list and a map block.
+    fn nested_block() -> Block {
+        let inner = || {
+            Block::new("inner")
+                .attribute(
+                    Attribute::string("id")
+                        .computed()
+                        .use_state_for_unknown()
+                        .description("id"),
+                )
+                .attribute(
+                    Attribute::string("image")
+                        .required()
+                        .requires_replace()
+                        .description("image"),
+                )
+                .attribute(Attribute::string("label").optional().description("label"))
+        };
+        Block::new("t")
+            .attribute(Attribute::string("note").optional().description("note"))
+            .nested("boot", Nesting::Single, inner())
+            .nested("disk", Nesting::List, inner())
+            .nested("nic", Nesting::Map, inner())
+    }
+
+    fn inner(id: Option<&str>, image: &str, label: Option<&str>) -> Value {
+        Value::object([
+            ("id", id.map_or(Value::Null, Value::from)),
+            ("image", Value::from(image)),
+            ("label", label.map_or(Value::Null, Value::from)),
+        ])
+    }
+
+    /// Prior state and configuration of the nested resource; the proposal carries the prior
+    /// computed ids, as Terraform's ProposedNew does.
+    fn nested(image: &str, label: Option<&str>, with_id: bool) -> Value {
+        let id = with_id.then_some("x");
+        Value::object([
+            ("note", Value::Null),
+            ("boot", inner(id, image, label)),
+            ("disk", Value::List(vec![inner(id, image, label)])),
+            (
+                "nic",
+                Value::Map([("eth0".to_string(), inner(id, image, label))].into()),
+            ),
+        ])
+    }
+
+    fn plan_nested(prior: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
+        let b = nested_block();
+        let mut planned = config.clone();
+        for slot in ["boot", "disk", "nic"] {
+            // ProposedNew: computed values come from the prior state.
+            let carried = match (planned.attr(slot).clone(), prior.attr(slot)) {
+                (Value::Object(mut m), p) => {
+                    m.insert("id".into(), p.attr("id").clone());
+                    Value::Object(m)
+                }
+                (Value::List(items), p) => Value::List(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, mut v)| {
+                            let old = p.as_seq().and_then(|s| s.get(i));
+                            v.set_attr("id", old.map_or(Value::Null, |o| o.attr("id").clone()));
+                            v
+                        })
+                        .collect(),
+                ),
+                (Value::Map(items), p) => Value::Map(
+                    items
+                        .into_iter()
+                        .map(|(k, mut v)| {
+                            let old = p.as_map().and_then(|m| m.get(&k));
+                            v.set_attr("id", old.map_or(Value::Null, |o| o.attr("id").clone()));
+                            (k, v)
+                        })
+                        .collect(),
+                ),
+                (v, _) => v,
+            };
+            planned.set_attr(slot, carried);
+        }
+        b.normalize(&mut planned);
+        if prior.is_null() || planned != *prior {
+            mark_computed_unknown(&b, &mut planned, config);
+        }
+        let r = apply_modifiers(&b, prior, &mut planned, config);
+        (planned, r)
+    }
+
+    #[test]
+    fn requires_replace_inside_nested_blocks_names_the_nested_path() {
+        let prior = nested("debian-12", None, true);
+        let cases: [(&str, Value, Vec<&str>); 3] = [
+            ("nothing changed", nested("debian-12", None, false), vec![]),
+            (
+                "an attribute without modifiers changed",
+                nested("debian-12", Some("new"), false),
+                vec![],
+            ),
+            (
+                "the image changed in every block",
+                nested("debian-13", None, false),
+                vec!["boot.image", "disk[0].image", "nic[\"eth0\"].image"],
+            ),
+        ];
+        for (name, config, want) in cases {
+            let (_, replace) = plan_nested(&prior, &config);
+            let got: Vec<String> = replace.iter().map(ToString::to_string).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn use_state_for_unknown_inside_nested_blocks_keeps_the_prior_value() {
+        let prior = nested("debian-12", None, true);
+        let (planned, _) = plan_nested(&prior, &nested("debian-12", Some("new"), false));
+        for (name, block) in [
+            ("single block", planned.attr("boot")),
+            ("list block", &planned.attr("disk").as_seq().unwrap()[0]),
+            ("map block", &planned.attr("nic").as_map().unwrap()["eth0"]),
+        ] {
+            assert_eq!(block.attr("id"), &Value::from("x"), "{name}");
+            assert_eq!(block.attr("label"), &Value::from("new"), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_list_block_added_on_update_pairs_with_null_and_gets_unknown_computed_values() {
+        let prior = nested("debian-12", None, true);
+        let mut config = nested("debian-12", None, false);
+        config.set_attr(
+            "disk",
+            Value::List(vec![
+                inner(None, "debian-12", None),
+                inner(None, "scratch", None),
+            ]),
+        );
+        let (planned, replace) = plan_nested(&prior, &config);
+        let disks = planned.attr("disk").as_seq().unwrap();
+        assert_eq!(disks[0].attr("id"), &Value::from("x"));
+        assert!(disks[1].attr("id").is_unknown(), "no prior value to keep");
+        let got: Vec<String> = replace.iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["disk[1].image"], "a new value where there was none");
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub type ProviderData = Arc<dyn Any + Send + Sync>;
 /// Per-call context: cancellation (Terraform's Stop) and the configured provider data.
 #[derive(Clone, Default)]
 pub struct Ctx {
-    /// Cancelled when Terraform sends Stop (Ctrl-C); long work must watch it.
+    /// Cancelled when Terraform sends Stop (Ctrl-C). Long work watches it and returns what it
+    /// did; work that ignores it is dropped [`STOP_GRACE`](super::stop::STOP_GRACE) later.
     pub cancel: CancellationToken,
     /// The configured provider's data; `None` before Configure.
     pub provider_data: Option<ProviderData>,

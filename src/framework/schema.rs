@@ -270,6 +270,23 @@ impl Block {
         }
     }
 
+    /// The path (relative to this block) of the first attribute, at any depth, that has a
+    /// plan modifier.
+    fn first_plan_modifier(&self) -> Option<String> {
+        if let Some(a) = self
+            .attributes
+            .iter()
+            .find(|a| !a.plan_modifiers.is_empty())
+        {
+            return Some(a.name.clone());
+        }
+        self.blocks.iter().find_map(|nb| {
+            nb.block
+                .first_plan_modifier()
+                .map(|inner| format!("{}.{inner}", nb.type_name))
+        })
+    }
+
     /// Checks the rules Terraform's `InternalValidate` applies to schemas; each problem is a
     /// sentence naming the attribute. Run by the test suite over every schema we ship.
     pub fn validate(&self, prefix: &str) -> Vec<String> {
@@ -320,6 +337,15 @@ impl Block {
                 }
                 _ => {}
             }
+            if nb.nesting == Nesting::Set {
+                if let Some(inner) = nb.block.first_plan_modifier() {
+                    problems.push(format!(
+                        "{at}.{inner}: plan modifiers cannot apply inside a set block, whose \
+                         elements have no identity to pair with the prior state; use a list \
+                         or map block"
+                    ));
+                }
+            }
             problems.extend(nb.block.validate(&format!("{at}.")));
         }
         problems
@@ -362,6 +388,44 @@ mod tests {
                 ("rule", Value::List(vec![])),
                 ("single", Value::Null)
             ])
+        );
+    }
+
+    #[test]
+    fn plan_modifiers_inside_set_blocks_are_refused_with_their_path() {
+        let inner = Block::new("i").attribute(
+            Attribute::string("name")
+                .required()
+                .requires_replace()
+                .description("n"),
+        );
+        let cases = [
+            ("in a list block", Nesting::List, true),
+            ("in a single block", Nesting::Single, true),
+            ("in a map block", Nesting::Map, true),
+            ("in a set block", Nesting::Set, false),
+        ];
+        for (name, nesting, accepted) in cases {
+            let b = Block::new("b").nested("rule", nesting, inner.clone());
+            let problems = b.validate("");
+            assert_eq!(problems.is_empty(), accepted, "{name}: {problems:?}");
+            if !accepted {
+                assert!(
+                    problems[0]
+                        .starts_with("rule.name: plan modifiers cannot apply inside a set block"),
+                    "{name}: {problems:?}"
+                );
+            }
+        }
+        let deep = Block::new("b").nested(
+            "outer",
+            Nesting::Set,
+            Block::new("o").nested("rule", Nesting::List, inner),
+        );
+        assert!(
+            deep.validate("")[0].starts_with("outer.rule.name: plan modifiers"),
+            "{:?}",
+            deep.validate("")
         );
     }
 

@@ -2,13 +2,12 @@
 //! source or function, runs the plan pipeline and checks Terraform's consistency rules.
 //! The tfplugin5 adapter only converts wire messages to and from these calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-
-use tokio_util::sync::CancellationToken;
 
 use super::data_source::{DataResponse, DataSource};
 use super::diag::Diagnostics;
+use super::flatmap;
 use super::function::{Function, FunctionError, Signature};
 use super::json;
 use super::path::AttributePath;
@@ -16,6 +15,7 @@ use super::plan;
 use super::provider::Provider;
 use super::resource::*;
 use super::schema::Schema;
+use super::stop::{self, StopSignal};
 use super::types::Type;
 use super::value::Value;
 
@@ -42,7 +42,7 @@ pub struct Server {
     data_sources: BTreeMap<String, DataSourceEntry>,
     functions: BTreeMap<String, (Arc<dyn Function>, Signature)>,
     data: RwLock<Option<ProviderData>>,
-    stop: CancellationToken,
+    stop: StopSignal,
 }
 
 /// The result of planning a resource change.
@@ -130,14 +130,14 @@ impl Server {
             data_sources,
             functions,
             data: RwLock::new(None),
-            stop: CancellationToken::new(),
+            stop: StopSignal::new(),
         }
     }
 
     fn ctx(&self) -> Ctx {
         let data = self.data.read().map(|d| d.clone()).unwrap_or(None);
         Ctx {
-            cancel: self.stop.clone(),
+            cancel: self.stop.token(),
             provider_data: data,
         }
     }
@@ -183,9 +183,11 @@ impl Server {
         self.functions.get(name).map(|(_, s)| s)
     }
 
-    /// Cancels every running operation (Terraform's Stop).
+    /// Cancels every running operation, and every later one until the next Configure
+    /// (Terraform's Stop). Operations that ignore it are abandoned after
+    /// [`STOP_GRACE`](super::stop::STOP_GRACE).
     pub fn stop(&self) {
-        self.stop.cancel();
+        self.stop.stop();
     }
 
     /// Validates the provider block.
@@ -195,12 +197,18 @@ impl Server {
         d
     }
 
-    /// Configures the provider.
+    /// Configures the provider. A Configure starts a Terraform run, so it re-arms Stop.
     pub async fn configure(&self, config: &Value) -> Diagnostics {
+        self.stop.rearm();
         let mut d = Diagnostics::new();
-        let data = self.provider.configure(&self.ctx(), config, &mut d).await;
-        if let Ok(mut slot) = self.data.write() {
-            *slot = data;
+        let ctx = self.ctx();
+        match stop::watch(&ctx.cancel, self.provider.configure(&ctx, config, &mut d)).await {
+            Ok(data) => {
+                if let Ok(mut slot) = self.data.write() {
+                    *slot = data;
+                }
+            }
+            Err(why) => d.extend(why.diagnostics("provider configuration")),
         }
         d
     }
@@ -239,11 +247,52 @@ impl Server {
             .resources
             .get(type_name)
             .ok_or_else(|| unknown_type("Resource", type_name))?;
-        let mut raw: serde_json::Value = serde_json::from_slice(raw_json).map_err(|err| {
+        let raw: serde_json::Value = serde_json::from_slice(raw_json).map_err(|err| {
             let mut d = Diagnostics::new();
             d.error("Unreadable Stored State", format!("The stored state of this {type_name} is not valid JSON ({err}). Restore it from a backup, or remove it with `terraform state rm` and import the object again."));
             d
         })?;
+        self.upgrade_json(e, type_name, version, raw)
+    }
+
+    /// Upgrades a state stored in the flatmap format of Terraform 0.11 and earlier. Flatmap
+    /// is read against the current schema only: an older one is not known here.
+    pub fn upgrade_flatmap_state(
+        &self,
+        type_name: &str,
+        version: i64,
+        flat: &HashMap<String, String>,
+    ) -> Result<Value, Diagnostics> {
+        let e = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("Resource", type_name))?;
+        let current = e.schema.version;
+        let refuse = |why: String| {
+            let mut d = Diagnostics::new();
+            d.error(
+                "Unreadable Stored State",
+                format!("This {type_name} is stored in the flatmap format of Terraform 0.11, and {why}. Remove it with `terraform state rm` and import the object again."),
+            );
+            d
+        };
+        if version != current {
+            return Err(refuse(format!(
+                "at schema version {version}; this provider reads flatmap only at version {current}"
+            )));
+        }
+        let raw = flatmap::to_json(flat, &e.ty)
+            .map_err(|err| refuse(format!("key {:?} {}", err.key, err.reason)))?;
+        self.upgrade_json(e, type_name, version, raw)
+    }
+
+    fn upgrade_json(
+        &self,
+        e: &ResourceEntry,
+        type_name: &str,
+        version: i64,
+        mut raw: serde_json::Value,
+    ) -> Result<Value, Diagnostics> {
         let current = e.schema.version;
         if version > current {
             let mut d = Diagnostics::new();
@@ -282,14 +331,22 @@ impl Server {
             .resources
             .get(type_name)
             .ok_or_else(|| unknown_type("Resource", type_name))?;
+        let held = current.clone();
         let mut resp = StateResponse {
             state: current.clone(),
             private: private.clone(),
             diagnostics: Diagnostics::new(),
         };
-        e.resource
-            .read(&self.ctx(), ReadRequest { current, private }, &mut resp)
-            .await;
+        let ctx = self.ctx();
+        let read = e
+            .resource
+            .read(&ctx, ReadRequest { current, private }, &mut resp);
+        if let Err(why) = stop::watch(&ctx.cancel, read).await {
+            // Nothing was learned: Terraform keeps the state it holds.
+            resp.state = held;
+            resp.diagnostics
+                .extend(why.diagnostics(&format!("refresh of {type_name}")));
+        }
         e.schema.block.normalize(&mut resp.state);
         if let Some(p) = resp.state.first_unknown() {
             plan::unknowns_to_null(&mut resp.state);
@@ -338,15 +395,18 @@ impl Server {
                 private: out.private,
                 diagnostics: Diagnostics::new(),
             };
-            hook.modify_plan(
-                &self.ctx(),
+            let ctx = self.ctx();
+            let modify = hook.modify_plan(
+                &ctx,
                 PlanRequest {
                     config: &config,
                     prior: &prior,
                 },
                 &mut resp,
-            )
-            .await;
+            );
+            if let Err(why) = stop::watch(&ctx.cancel, modify).await {
+                return Err(why.diagnostics(&format!("plan of {type_name}")));
+            }
             out.planned = resp.planned;
             out.requires_replace = resp.requires_replace;
             out.private = resp.private;
@@ -387,39 +447,59 @@ impl Server {
         if planned.is_null() {
             // If delete fails the object is still there, so the prior state stays.
             resp.state = prior.clone();
-            e.resource
-                .delete(&ctx, DeleteRequest { prior, private }, &mut resp)
-                .await;
+            let delete = e.resource.delete(
+                &ctx,
+                DeleteRequest {
+                    prior: prior.clone(),
+                    private,
+                },
+                &mut resp,
+            );
+            if let Err(why) = stop::watch(&ctx.cancel, delete).await {
+                resp.state = prior;
+                resp.diagnostics
+                    .extend(why.diagnostics(&format!("delete of {type_name}")));
+                return Ok(resp);
+            }
             if !resp.diagnostics.has_errors() {
                 resp.state = Value::Null; // destroying always yields null
             }
             return Ok(resp);
         }
-        if prior.is_null() {
-            e.resource
-                .create(
-                    &ctx,
-                    CreateRequest {
-                        config,
-                        planned: planned.clone(),
-                        private,
-                    },
-                    &mut resp,
-                )
-                .await;
+        let done = if prior.is_null() {
+            let create = e.resource.create(
+                &ctx,
+                CreateRequest {
+                    config,
+                    planned: planned.clone(),
+                    private,
+                },
+                &mut resp,
+            );
+            stop::watch(&ctx.cancel, create)
+                .await
+                .map_err(|why| (why, "create", Value::Null))
         } else {
-            e.resource
-                .update(
-                    &ctx,
-                    UpdateRequest {
-                        prior,
-                        config,
-                        planned: planned.clone(),
-                        private,
-                    },
-                    &mut resp,
-                )
-                .await;
+            let update = e.resource.update(
+                &ctx,
+                UpdateRequest {
+                    prior: prior.clone(),
+                    config,
+                    planned: planned.clone(),
+                    private,
+                },
+                &mut resp,
+            );
+            stop::watch(&ctx.cancel, update)
+                .await
+                .map_err(|why| (why, "update", prior))
+        };
+        if let Err((why, what, state)) = done {
+            // The resource reported nothing: keep what Terraform knew before.
+            resp.state = state;
+            resp.diagnostics
+                .extend(why.diagnostics(&format!("{what} of {type_name}")));
+            return Ok(resp);
         }
         e.schema.block.normalize(&mut resp.state);
         if resp.diagnostics.has_errors() {
@@ -466,7 +546,11 @@ impl Server {
             state: Value::object(Vec::<(String, Value)>::new()),
             ..ImportResponse::default()
         };
-        importer.import_state(&self.ctx(), id, &mut resp).await;
+        let ctx = self.ctx();
+        let import = importer.import_state(&ctx, id, &mut resp);
+        if let Err(why) = stop::watch(&ctx.cancel, import).await {
+            return Err(why.diagnostics(&format!("import of {type_name}")));
+        }
         if resp.diagnostics.has_errors() {
             return Err(resp.diagnostics);
         }
@@ -496,7 +580,11 @@ impl Server {
             state: config.clone(),
             diagnostics: Diagnostics::new(),
         };
-        e.data_source.read(&self.ctx(), &config, &mut resp).await;
+        let ctx = self.ctx();
+        let read = e.data_source.read(&ctx, &config, &mut resp);
+        if let Err(why) = stop::watch(&ctx.cancel, read).await {
+            return Err(why.diagnostics(&format!("read of data source {type_name}")));
+        }
         e.schema.block.normalize(&mut resp.state);
         if let Some(p) = resp.state.first_unknown() {
             plan::unknowns_to_null(&mut resp.state);
@@ -633,6 +721,101 @@ mod tests {
         assert!(resp.state.is_wholly_known());
     }
 
+    /// A resource whose create and read never look at the cancellation token.
+    #[derive(Clone)]
+    struct Deaf;
+
+    #[async_trait]
+    impl Resource for Deaf {
+        fn type_name(&self) -> &'static str {
+            "test_slow"
+        }
+        fn schema(&self) -> Schema {
+            Slow.schema()
+        }
+        async fn create(&self, _: &Ctx, _: CreateRequest, _: &mut StateResponse) {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+        async fn read(&self, _: &Ctx, _: ReadRequest, _: &mut StateResponse) {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+        async fn update(&self, _: &Ctx, _: UpdateRequest, _: &mut StateResponse) {}
+        async fn delete(&self, _: &Ctx, _: DeleteRequest, _: &mut StateResponse) {}
+    }
+
+    fn planned() -> Value {
+        Value::object([("id", Value::Unknown), ("name", Value::from("a"))])
+    }
+
+    #[tokio::test]
+    async fn a_create_that_ignores_stop_is_abandoned_after_the_grace_with_no_state() {
+        let server = Arc::new(Server::new(Arc::new(TestProvider(Deaf))));
+        let s = server.clone();
+        let apply = tokio::spawn(async move {
+            s.apply_resource_change(
+                "test_slow",
+                Value::Null,
+                planned(),
+                planned(),
+                Private::new(),
+            )
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let stopped = std::time::Instant::now();
+        server.stop();
+        let resp = apply.await.unwrap().unwrap();
+        let latency = stopped.elapsed();
+        assert!(
+            latency < std::time::Duration::from_secs(1),
+            "returned {latency:?} after Stop"
+        );
+        assert!(latency >= stop::STOP_GRACE, "the resource had its grace");
+        let d: Vec<_> = resp.diagnostics.iter().collect();
+        assert_eq!(d[0].summary, "Operation Cancelled");
+        assert!(
+            d[0].detail.contains("create of test_slow"),
+            "{}",
+            d[0].detail
+        );
+        assert!(resp.state.is_null(), "nothing reported, nothing recorded");
+    }
+
+    #[tokio::test]
+    async fn after_stop_new_operations_return_at_once_until_configure_rearms() {
+        let server = Server::new(Arc::new(TestProvider(Deaf)));
+        server.stop();
+        let current = Value::object([("id", Value::from("x")), ("name", Value::from("a"))]);
+        let started = std::time::Instant::now();
+        let read = server
+            .read_resource("test_slow", current.clone(), Private::new())
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < stop::STOP_GRACE,
+            "not started, so not waited on"
+        );
+        assert_eq!(read.state, current, "the state Terraform holds is kept");
+        let d = read.diagnostics.iter().next().unwrap();
+        assert_eq!(d.summary, "Operation Cancelled");
+        assert!(d.detail.contains("did not start"), "{}", d.detail);
+
+        // A new Terraform run (debug mode serves several) configures again and is not stopped.
+        assert!(!server.configure(&Value::Null).await.has_errors());
+        let upgraded = server.upgrade_resource_state("test_slow", 2, br#"{"id":"x","name":"a"}"#);
+        assert!(upgraded.is_ok());
+        let s = Arc::new(server);
+        let t = s.clone();
+        let read =
+            tokio::spawn(
+                async move { t.read_resource("test_slow", current, Private::new()).await },
+            );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!read.is_finished(), "after Configure, operations run again");
+        s.stop();
+        assert!(read.await.unwrap().unwrap().diagnostics.has_errors());
+    }
+
     #[test]
     fn old_states_are_upgraded_and_newer_ones_refused() {
         let server = Server::new(Arc::new(TestProvider(Slow)));
@@ -658,6 +841,31 @@ mod tests {
             .upgrade_resource_state("test_slow", 2, b"{not json")
             .unwrap_err();
         assert!(err.iter().any(|d| d.summary == "Unreadable Stored State"));
+    }
+
+    #[test]
+    fn flatmap_states_are_read_at_the_current_version_and_refused_at_older_ones() {
+        let server = Server::new(Arc::new(TestProvider(Slow)));
+        let flat: HashMap<String, String> = [("id", "x"), ("name", "n")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let v = server.upgrade_flatmap_state("test_slow", 2, &flat).unwrap();
+        assert_eq!(
+            v,
+            Value::object([("id", Value::from("x")), ("name", Value::from("n"))])
+        );
+        let err = server
+            .upgrade_flatmap_state("test_slow", 1, &flat)
+            .unwrap_err();
+        let d = err.iter().next().unwrap();
+        assert_eq!(d.summary, "Unreadable Stored State");
+        assert!(
+            d.detail.contains("flatmap format of Terraform 0.11, and at schema version 1; this provider reads flatmap only at version 2"),
+            "{}",
+            d.detail
+        );
+        assert!(d.detail.contains("terraform state rm"), "says what to do");
     }
 
     #[tokio::test]

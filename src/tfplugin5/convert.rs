@@ -68,21 +68,37 @@ pub fn path(p: &AttributePath) -> proto::AttributePath {
     }
 }
 
-/// Private state to bytes (empty when there is none, as Terraform stores it).
-pub fn private_to_bytes(p: &fw::Private) -> Vec<u8> {
+/// Private state to bytes (empty when there is none, as Terraform stores it). A failure is a
+/// provider bug and an error: dropping private state silently would lose what the next
+/// operation needs.
+pub fn private_to_bytes(p: &fw::Private, type_name: &str) -> Result<Vec<u8>, Diagnostics> {
     if p.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::to_vec(p).unwrap_or_default()
+        return Ok(Vec::new());
     }
+    serde_json::to_vec(p).map_err(|e| {
+        let mut d = Diagnostics::new();
+        d.error(
+            "Unwritable Private State",
+            format!("The provider could not encode the private state of this {type_name} ({e}). This is a bug in the provider; please report it."),
+        );
+        d
+    })
 }
 
-/// Private state from bytes; anything unreadable is treated as empty rather than failing.
-pub fn private_from_bytes(b: &[u8]) -> fw::Private {
+/// Private state from bytes. Bytes that are not a JSON object are an error, not an empty
+/// state: treating them as empty would drop them at the next write.
+pub fn private_from_bytes(b: &[u8], type_name: &str) -> Result<fw::Private, Diagnostics> {
     if b.is_empty() {
-        return fw::Private::new();
+        return Ok(fw::Private::new());
     }
-    serde_json::from_slice(b).unwrap_or_default()
+    serde_json::from_slice(b).map_err(|e| {
+        let mut d = Diagnostics::new();
+        d.error(
+            "Unreadable Private State",
+            format!("The private state Terraform holds for this {type_name} ({} bytes) is not a JSON object ({e}), so this provider did not write it. Remove the object with `terraform state rm` and import it again.", b.len()),
+        );
+        d
+    })
 }
 
 fn markdown() -> i32 {
@@ -164,5 +180,33 @@ pub fn function(s: &fw::Signature) -> proto::Function {
         description: s.description.clone(),
         description_kind: markdown(),
         deprecation_message: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_state_round_trips_and_unreadable_bytes_are_an_error() {
+        let mut p = fw::Private::new();
+        p.insert("etag".into(), serde_json::json!("abc"));
+        let bytes = private_to_bytes(&p, "test_thing").unwrap();
+        assert_eq!(private_from_bytes(&bytes, "test_thing").unwrap(), p);
+        assert_eq!(
+            private_to_bytes(&fw::Private::new(), "test_thing").unwrap(),
+            Vec::<u8>::new(),
+            "no private state is no bytes"
+        );
+        for (name, bytes) in [
+            ("not JSON", &b"\x00\x01garbage"[..]),
+            ("JSON but not an object", &b"[1,2]"[..]),
+            ("cut short", &b"{\"etag\":"[..]),
+        ] {
+            let d = private_from_bytes(bytes, "test_thing").unwrap_err();
+            let d = d.iter().next().unwrap();
+            assert_eq!(d.summary, "Unreadable Private State", "{name}");
+            assert!(d.detail.contains("test_thing"), "{name}: {}", d.detail);
+        }
     }
 }

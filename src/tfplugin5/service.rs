@@ -143,12 +143,17 @@ impl Provider for Tfplugin5Service {
         req: Request<proto::upgrade_resource_state::Request>,
     ) -> Result<Response<proto::upgrade_resource_state::Response>, Status> {
         let req = req.into_inner();
-        let raw = req.raw_state.map(|r| r.json).unwrap_or_default();
+        let raw = req.raw_state.unwrap_or_default();
         let mut d = Diagnostics::new();
-        let upgraded = match self
-            .server
-            .upgrade_resource_state(&req.type_name, req.version, &raw)
-        {
+        // Terraform 0.11 and earlier stored flatmap; it arrives when JSON is absent.
+        let result = if raw.json.is_empty() && !raw.flatmap.is_empty() {
+            self.server
+                .upgrade_flatmap_state(&req.type_name, req.version, &raw.flatmap)
+        } else {
+            self.server
+                .upgrade_resource_state(&req.type_name, req.version, &raw.json)
+        };
+        let upgraded = match result {
             Ok(v) => self
                 .server
                 .resource_type(&req.type_name)
@@ -209,7 +214,17 @@ impl Provider for Tfplugin5Service {
                 }))
             }
         };
-        let private = convert::private_from_bytes(&req.private);
+        let private = match convert::private_from_bytes(&req.private, &req.type_name) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Response::new(proto::read_resource::Response {
+                    new_state: req.current_state,
+                    diagnostics: diagnostics(e),
+                    private: req.private,
+                    ..Default::default()
+                }))
+            }
+        };
         let (state, private) = match self
             .server
             .read_resource(&req.type_name, current.clone(), private)
@@ -225,10 +240,14 @@ impl Provider for Tfplugin5Service {
             }
         };
         let new_state = encode(&state, &ty, &mut d);
+        let private = convert::private_to_bytes(&private, &req.type_name).unwrap_or_else(|e| {
+            d.extend(e);
+            req.private // what Terraform holds stays
+        });
         Ok(Response::new(proto::read_resource::Response {
             new_state,
             diagnostics: diagnostics(d),
-            private: convert::private_to_bytes(&private),
+            private,
             ..Default::default()
         }))
     }
@@ -260,7 +279,10 @@ impl Provider for Tfplugin5Service {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
-        let private = convert::private_from_bytes(&req.prior_private);
+        let private = match convert::private_from_bytes(&req.prior_private, &req.type_name) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
         let out = match self
             .server
             .plan_resource_change(&req.type_name, prior, proposed, config, private)
@@ -271,10 +293,17 @@ impl Provider for Tfplugin5Service {
         };
         let mut d = out.diagnostics;
         let planned_state = encode(&out.planned, &ty, &mut d);
+        let planned_private = match convert::private_to_bytes(&out.private, &req.type_name) {
+            Ok(b) => b,
+            Err(e) => {
+                d.extend(e);
+                return fail(d);
+            }
+        };
         Ok(Response::new(proto::plan_resource_change::Response {
             planned_state,
             requires_replace: out.requires_replace.iter().map(convert::path).collect(),
-            planned_private: convert::private_to_bytes(&out.private),
+            planned_private,
             diagnostics: diagnostics(d),
             ..Default::default()
         }))
@@ -308,7 +337,10 @@ impl Provider for Tfplugin5Service {
             Ok(t) => t,
             Err(e) => return fail(e, req.prior_state),
         };
-        let private = convert::private_from_bytes(&req.planned_private);
+        let private = match convert::private_from_bytes(&req.planned_private, &req.type_name) {
+            Ok(p) => p,
+            Err(e) => return fail(e, req.prior_state),
+        };
         let r = match self
             .server
             .apply_resource_change(&req.type_name, prior, planned, config, private)
@@ -319,9 +351,14 @@ impl Provider for Tfplugin5Service {
         };
         let mut d = r.diagnostics;
         let new_state = encode(&r.state, &ty, &mut d);
+        // The object exists now: its state is returned even when its private state is not.
+        let private = convert::private_to_bytes(&r.private, &req.type_name).unwrap_or_else(|e| {
+            d.extend(e);
+            Vec::new()
+        });
         Ok(Response::new(proto::apply_resource_change::Response {
             new_state,
-            private: convert::private_to_bytes(&r.private),
+            private,
             diagnostics: diagnostics(d),
             ..Default::default()
         }))
@@ -348,10 +385,17 @@ impl Provider for Tfplugin5Service {
                 continue;
             };
             let state = encode(&i.state, ty, &mut d);
+            let private = match convert::private_to_bytes(&i.private, &i.type_name) {
+                Ok(b) => b,
+                Err(e) => {
+                    d.extend(e);
+                    continue; // an import without its private state is refused
+                }
+            };
             out.push(proto::import_resource_state::ImportedResource {
                 type_name: i.type_name,
                 state,
-                private: convert::private_to_bytes(&i.private),
+                private,
                 identity: None,
             });
         }

@@ -1,6 +1,6 @@
 //! The acceptance harness: drives the provider through real Terraform cores, the way
 //! terraform-plugin-testing does (init → plan → apply → empty plan → refresh → empty plan →
-//! import and compare → destroy), once per core and per TLS mode.
+//! import, compare and plan empty → destroy), once per core and per TLS mode.
 //!
 //! Cores: `FREETIER_TF_CORES` (colon-separated paths) if set; otherwise every
 //! `.tools/bin/terraform-*` that `scripts/install-tools.sh` installed, plus any `terraform` or
@@ -238,7 +238,14 @@ impl Workdir {
 
     /// Runs the core with `args` in `dir`.
     pub fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
+        self.run_with_env(dir, args, &[])
+    }
+
+    /// Runs the core with `args` in `dir`, with extra environment variables (which reach
+    /// the provider: Terraform passes its environment on).
+    pub fn run_with_env(&self, dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
         let mut cmd = Command::new(&self.core.path);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -285,6 +292,27 @@ impl Workdir {
         self.run(&["destroy", "-no-color", "-input=false", "-auto-approve"])
     }
 
+    /// Plans, and returns each resource change that is not a no-op as `address: actions`.
+    /// Root output changes are left out: a fresh import holds no outputs yet.
+    pub fn resource_changes(&self) -> Result<Vec<String>, Run> {
+        let plan = self.run(&["plan", "-no-color", "-input=false", "-out=check.tfplan"]);
+        if plan.code != 0 {
+            return Err(plan);
+        }
+        let shown = self.run(&["show", "-json", "check.tfplan"]);
+        if shown.code != 0 {
+            return Err(shown);
+        }
+        let json: Json = serde_json::from_str(&shown.stdout).unwrap_or(Json::Null);
+        Ok(json["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["change"]["actions"] != serde_json::json!(["no-op"]))
+            .map(|c| format!("{}: {}", c["address"], c["change"]["actions"]))
+            .collect())
+    }
+
     /// `show -json` of the state.
     pub fn state(&self) -> Json {
         let r = self.run(&["show", "-json"]);
@@ -303,9 +331,19 @@ impl Workdir {
     }
 }
 
+/// How to import one object: the id, and environment variables the import needs (a secret
+/// goes there, never in the id, which Terraform prints).
+#[derive(Debug, Clone, Default)]
+pub struct ImportId {
+    /// The import id.
+    pub id: String,
+    /// Extra environment for the `terraform import` run.
+    pub env: Vec<(String, String)>,
+}
+
 /// An import to check: the address, a function from the applied values to the import id, and
 /// attributes not compared (set only from configuration).
-pub type ImportCheck<'a> = (&'a str, fn(&Json) -> String, &'a [&'a str]);
+pub type ImportCheck<'a> = (&'a str, fn(&Json) -> ImportId, &'a [&'a str]);
 
 /// One acceptance scenario: a configuration and what to import afterwards.
 pub struct Scenario<'a> {
@@ -344,16 +382,31 @@ pub fn lifecycle(core: &Core, tls: bool, sc: &Scenario) -> Result<(), String> {
         let applied = wd
             .resource_values(address)
             .ok_or_else(|| format!("[{}] {address} not in state", core.name))?;
-        let id = id_of(&applied);
+        let ImportId { id, env } = id_of(&applied);
         let imp = Workdir::new(core, tls, sc.config);
         step("init (import)", core, tls, &imp.init(), &[0])?;
         step(
             "import",
             core,
             tls,
-            &imp.run(&["import", "-no-color", "-input=false", address, &id]),
+            &imp.run_with_env(
+                imp.path(),
+                &["import", "-no-color", "-input=false", address, &id],
+                &env,
+            ),
             &[0],
         )?;
+        // The import must agree with the configuration it came from: nothing to change.
+        match imp.resource_changes() {
+            Ok(changes) if changes.is_empty() => {}
+            Ok(changes) => {
+                return Err(format!(
+                    "[{} tls={tls}] plan after importing {address} is not empty: {changes:?}",
+                    core.name
+                ))
+            }
+            Err(run) => step("plan after import", core, tls, &run, &[0])?,
+        }
         let imported = imp
             .resource_values(address)
             .ok_or_else(|| format!("[{}] {address} not imported", core.name))?;
