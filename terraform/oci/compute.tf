@@ -135,10 +135,16 @@ data "oci_core_private_ips" "bastion" {
   vnic_id = data.oci_core_vnic_attachments.bastion.vnic_attachments[0].vnic_id
 }
 
+locals {
+  # A VNIC may hold secondary private IPs, and the API lists them in no promised order: the
+  # reserved IP goes on the one marked primary, never on whichever comes first.
+  bastion_primary_private_ip_id = one([for ip in data.oci_core_private_ips.bastion.private_ips : ip.id if ip.is_primary])
+}
+
 resource "oci_core_public_ip" "bastion" {
   compartment_id = local.compartment_id
   display_name   = "${local.bastion_name}-ip"
   # A free tenancy has exactly one reserved public IP (reserved-public-ip-count = 1).
   lifetime      = "RESERVED"
-  private_ip_id = data.oci_core_private_ips.bastion.private_ips[0].id
+  private_ip_id = local.bastion_primary_private_ip_id
 }

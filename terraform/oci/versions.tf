@@ -10,9 +10,11 @@ terraform {
 
   required_providers {
     # Oracle's provider, from the public registry (`tofu init` / `terraform init` fetch it).
+    # Checked against v8.28.0's schemas (tests/doubles/oci); a new major version may rename or
+    # re-flag what this layer uses, so it is refused until someone checks it.
     oci = {
       source  = "oracle/oci"
-      version = ">= 5.0.0"
+      version = ">= 5.0.0, < 9.0.0"
     }
     # This project's provider. It is not on a registry: `task setup` builds it and installs it
     # in a filesystem mirror (README, "Installing the provider").

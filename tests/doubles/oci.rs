@@ -2,24 +2,46 @@
 //! offline tests (`tests/stack_oci.rs`) can init, plan and apply Layer 1 (`terraform/oci`) on
 //! real Terraform cores without an Oracle Cloud account or the network. It is an example target
 //! (`cargo test` builds it to `target/debug/examples/oci-test-double`), not a binary; the tests
-//! serve it from a plugin directory under the real address `registry.terraform.io/oracle/oci`.
+//! serve it from a plugin directory under the real address `registry.terraform.io/oracle/oci`,
+//! as version 8.28.0.
 //!
 //! What it does:
-//! - It serves only the schema subset Layer 1 uses: every resource and data source the layer
-//!   references, with the arguments the layer sets, named and typed as in the real provider
-//!   (oracle/terraform-provider-oci `website/docs`; research: `../shared/research/oci_policy.md`
-//!   §2). Nested `MaxItems: 1` blocks are lists, as in the Go SDK.
-//! - Create keeps the plan and fills the computed attributes: ids `ocid1.<kind>.oc1..<random>`,
-//!   private IPs as configured (`create_vnic_details.private_ip`) or else from 10.0.1.0/24,
-//!   public IPs from 203.0.113.0/24 (TEST-NET-3, RFC 5737, so nothing real is ever named).
-//!   Read returns the state unchanged, update keeps the plan, delete does nothing.
+//! - It serves the resources and data sources Layer 1 uses, each with the attributes the layer
+//!   sets or reads, flagged as oracle/terraform-provider-oci v8.28.0 flags them in
+//!   `internal/service/…` (each resource cites its file, `oci/resources.rs`): required,
+//!   optional, optional-and-computed (unknown on create, then kept), computed; `ForceNew` at
+//!   every depth, so a change upstream would replace plans a replacement here too; `TypeSet`
+//!   blocks as sets; `TypeInt` refusing fractions as the Go SDK does; `Default`s. The SDK's
+//!   plan rules for nested blocks live in `oci/spec.rs`.
+//! - Create keeps the plan and fills the computed attributes: ids `ocid1.<kind>.oc1..<random>`
+//!   (network load balancer parts: upstream's composite ids), private IPs as configured
+//!   (`create_vnic_details.private_ip`) or else from 10.0.1.0/24, public IPs from
+//!   203.0.113.0/24 (TEST-NET-3, RFC 5737, so nothing real is ever named), and for anything
+//!   else unset what the service would report or the Go zero value. Update keeps the plan
+//!   likewise, delete does nothing.
+//! - Read returns the state unchanged but for what the API stores differently: a budget alert
+//!   threshold is a float32 there, so 0.01 reads back as 0.009999999776482582, and the plan
+//!   hides that difference as upstream's `MonetaryDiffSuppress` does.
 //! - It keeps no store between runs. Objects found through data sources are derived from their
 //!   parent's id instead: an instance id ends in its private IP as 8 hex digits, and its VNIC
 //!   and private-IP ids share the instance id's suffix, so `oci_core_vnic_attachments` and
 //!   `oci_core_private_ips` answer the same thing on every plan (an empty plan after apply).
+//!   With `OCI_DOUBLE_SECONDARY_PRIVATE_IPS=N` in Terraform's environment, every VNIC also has
+//!   N secondary private IPs, listed before its primary one (the API promises no order).
+//!
+//! Where it cannot follow upstream, because upstream relies on Terraform tolerating the legacy
+//! SDK's inconsistent results and the framework serves only the strict protocol: apply returns
+//! exactly the plan (the float32 threshold appears at the next refresh, not at create), and an
+//! optional-and-computed block the configuration omits (the bastion's `shape_config`) stays
+//! empty instead of holding what the cloud chose.
 //!
 //! What it must not do: import anything from `freetier::provider` or `freetier::rules`. It uses
 //! only the framework and the plugin host, as any third-party provider built on them would.
+
+#[path = "oci/resources.rs"]
+mod resources;
+#[path = "oci/spec.rs"]
+mod spec;
 
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
@@ -28,6 +50,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use freetier::framework::*;
 use freetier::plugin::{self, HostOptions};
+
+use resources::{resources, Double};
 
 /// The address the double is served under: the real provider's.
 const ADDRESS: &str = "registry.terraform.io/oracle/oci";
@@ -76,24 +100,14 @@ fn s() -> Type {
     Type::String
 }
 
-fn n() -> Type {
-    Type::Number
-}
-
 fn b() -> Type {
     Type::Bool
-}
-
-fn strings() -> Type {
-    Type::list(Type::String)
 }
 
 /// Shorthands for building blocks.
 trait BlockExt {
     /// Adds attributes.
     fn with(self, attrs: Vec<Attribute>) -> Self;
-    /// Adds a nested block used at most once (the Go SDK's `TypeList` with `MaxItems: 1`).
-    fn one(self, name: &str, inner: Block) -> Self;
 }
 
 impl BlockExt for Block {
@@ -102,9 +116,6 @@ impl BlockExt for Block {
             self = self.attribute(a);
         }
         self
-    }
-    fn one(self, name: &str, inner: Block) -> Self {
-        self.nested_bounded(name, Nesting::List, inner, 0, 1)
     }
 }
 
@@ -189,13 +200,6 @@ fn stable_hash(parts: &[&str]) -> String {
     format!("{h:016x}")
 }
 
-/// Sets `name` when the plan left it unknown.
-fn fill(state: &mut Value, name: &str, v: impl FnOnce() -> Value) {
-    if state.attr(name).is_unknown() {
-        state.set_attr(name, v());
-    }
-}
-
 /// The first element of a list-of-one nested block.
 fn first<'a>(v: &'a Value, block: &str) -> &'a Value {
     v.attr(block)
@@ -259,410 +263,6 @@ impl Provider for OciDouble {
 
 // ------------------------------------------------------------------ resources
 
-/// One managed resource of the double: its schema, the OCID kind of its `id`, and how create
-/// fills the rest of its computed attributes.
-struct Double {
-    type_name: &'static str,
-    kind: &'static str,
-    block: Block,
-    fill: fn(&mut Value),
-}
-
-fn resource(
-    type_name: &'static str,
-    kind: &'static str,
-    attrs: Vec<Attribute>,
-    fill: fn(&mut Value),
-) -> Double {
-    let block = Block::new(&format!("TEST DOUBLE of `{type_name}`."))
-        .attribute(out("id", s()))
-        .attribute(out("state", s()))
-        .with(attrs);
-    Double {
-        type_name,
-        kind,
-        block,
-        fill,
-    }
-}
-
-fn no_fill(_: &mut Value) {}
-
-fn security_rule(direction: &str) -> Block {
-    let peer = if direction == "ingress" {
-        "source"
-    } else {
-        "destination"
-    };
-    let ports = || Block::new("Port range.").with(vec![opt("min", n()), opt("max", n())]);
-    Block::new("A security rule.")
-        .with(vec![
-            req(peer, s()),
-            req("protocol", s()),
-            opt(&format!("{peer}_type"), s()),
-            opt("stateless", b()),
-            opt("description", s()),
-        ])
-        .one("tcp_options", ports())
-        .one("udp_options", ports())
-        .one(
-            "icmp_options",
-            Block::new("ICMP type and code.").with(vec![req("type", n()), opt("code", n())]),
-        )
-}
-
-fn resources() -> Vec<Double> {
-    vec![
-        resource(
-            "oci_core_vcn",
-            "vcn",
-            vec![
-                req("compartment_id", s()),
-                opt("cidr_blocks", strings()),
-                opt("display_name", s()),
-                opt("dns_label", s()),
-                opt("freeform_tags", Type::map(s())),
-                out("default_route_table_id", s()),
-                out("default_security_list_id", s()),
-                out("default_dhcp_options_id", s()),
-            ],
-            |st| {
-                fill(st, "default_route_table_id", || {
-                    random_ocid("routetable").into()
-                });
-                fill(st, "default_security_list_id", || {
-                    random_ocid("securitylist").into()
-                });
-                fill(st, "default_dhcp_options_id", || {
-                    random_ocid("dhcpoptions").into()
-                });
-            },
-        ),
-        resource(
-            "oci_core_internet_gateway",
-            "internetgateway",
-            vec![
-                req("compartment_id", s()),
-                req("vcn_id", s()),
-                opt("display_name", s()),
-                opt("enabled", b()),
-                opt("freeform_tags", Type::map(s())),
-            ],
-            no_fill,
-        ),
-        {
-            let mut d = resource(
-                "oci_core_route_table",
-                "routetable",
-                vec![
-                    req("compartment_id", s()),
-                    req("vcn_id", s()),
-                    opt("display_name", s()),
-                    opt("freeform_tags", Type::map(s())),
-                ],
-                no_fill,
-            );
-            d.block = d.block.nested(
-                "route_rules",
-                Nesting::List,
-                Block::new("A route.").with(vec![
-                    req("network_entity_id", s()),
-                    opt("destination", s()),
-                    opt("destination_type", s()),
-                    opt("description", s()),
-                ]),
-            );
-            d
-        },
-        {
-            let mut d = resource(
-                "oci_core_security_list",
-                "securitylist",
-                vec![
-                    req("compartment_id", s()),
-                    req("vcn_id", s()),
-                    opt("display_name", s()),
-                    opt("freeform_tags", Type::map(s())),
-                ],
-                no_fill,
-            );
-            d.block = d
-                .block
-                .nested(
-                    "egress_security_rules",
-                    Nesting::List,
-                    security_rule("egress"),
-                )
-                .nested(
-                    "ingress_security_rules",
-                    Nesting::List,
-                    security_rule("ingress"),
-                );
-            d
-        },
-        resource(
-            "oci_core_subnet",
-            "subnet",
-            vec![
-                req("cidr_block", s()),
-                req("compartment_id", s()),
-                req("vcn_id", s()),
-                opt("display_name", s()),
-                opt("dns_label", s()),
-                opt("route_table_id", s()),
-                opt("security_list_ids", Type::set(s())),
-                opt("prohibit_public_ip_on_vnic", b()),
-                opt("freeform_tags", Type::map(s())),
-                out("virtual_router_ip", s()),
-            ],
-            |st| {
-                let cidr = st
-                    .attr("cidr_block")
-                    .as_str()
-                    .unwrap_or("10.0.1.0/24")
-                    .to_string();
-                let router = cidr
-                    .split('/')
-                    .next()
-                    .and_then(|a| a.parse::<Ipv4Addr>().ok())
-                    .map(|a| Ipv4Addr::from(u32::from(a) + 1).to_string());
-                fill(st, "virtual_router_ip", || Value::from(router));
-            },
-        ),
-        instance(),
-        resource(
-            "oci_core_public_ip",
-            "publicip",
-            vec![
-                req("compartment_id", s()),
-                req("lifetime", s()),
-                opt("display_name", s()),
-                opt("private_ip_id", s()),
-                opt("freeform_tags", Type::map(s())),
-                out("ip_address", s()),
-                out("scope", s()),
-                out("assigned_entity_id", s()),
-            ],
-            |st| {
-                fill(st, "ip_address", || test_net_3().into());
-                fill(st, "scope", || "REGION".into());
-                let assigned = st.attr("private_ip_id").clone();
-                fill(st, "assigned_entity_id", || assigned);
-            },
-        ),
-        resource(
-            "oci_network_load_balancer_network_load_balancer",
-            "networkloadbalancer",
-            vec![
-                req("compartment_id", s()),
-                req("display_name", s()),
-                req("subnet_id", s()),
-                opt("is_private", b()),
-                opt("is_preserve_source_destination", b()),
-                opt("network_security_group_ids", Type::set(s())),
-                opt("freeform_tags", Type::map(s())),
-                out(
-                    "ip_addresses",
-                    Type::list(Type::object([
-                        ("ip_address", s()),
-                        ("is_public", b()),
-                        ("ip_version", s()),
-                    ])),
-                ),
-            ],
-            |st| {
-                let public = st.attr("is_private").as_bool() == Some(false);
-                let ip = if public {
-                    test_net_3()
-                } else {
-                    private_fallback().to_string()
-                };
-                fill(st, "ip_addresses", || {
-                    Value::List(vec![Value::object([
-                        ("ip_address", Value::from(ip)),
-                        ("is_public", Value::Bool(public)),
-                        ("ip_version", Value::from("IPV4")),
-                    ])])
-                });
-            },
-        ),
-        {
-            let mut d = resource(
-                "oci_network_load_balancer_backend_set",
-                "nlbbackendset",
-                vec![
-                    req("name", s()),
-                    req("network_load_balancer_id", s()),
-                    req("policy", s()),
-                    opt("is_preserve_source", b()),
-                ],
-                no_fill,
-            );
-            d.block = d.block.nested_bounded(
-                "health_checker",
-                Nesting::List,
-                Block::new("Health check.").with(vec![
-                    req("protocol", s()),
-                    opt("port", n()),
-                    opt("interval_in_millis", n()),
-                    opt("retries", n()),
-                    opt("timeout_in_millis", n()),
-                ]),
-                1,
-                1,
-            );
-            d
-        },
-        resource(
-            "oci_network_load_balancer_backend",
-            "nlbbackend",
-            vec![
-                req("backend_set_name", s()),
-                req("network_load_balancer_id", s()),
-                req("port", n()),
-                opt("name", s()),
-                opt("target_id", s()),
-                opt("ip_address", s()),
-                opt("weight", n()),
-                opt("is_backup", b()),
-                opt("is_drain", b()),
-                opt("is_offline", b()),
-            ],
-            no_fill,
-        ),
-        resource(
-            "oci_network_load_balancer_listener",
-            "nlblistener",
-            vec![
-                req("default_backend_set_name", s()),
-                req("name", s()),
-                req("network_load_balancer_id", s()),
-                req("port", n()),
-                req("protocol", s()),
-            ],
-            no_fill,
-        ),
-        resource(
-            "oci_budget_budget",
-            "budget",
-            vec![
-                req("amount", n()),
-                req("compartment_id", s()),
-                req("reset_period", s()),
-                opt("description", s()),
-                opt("display_name", s()),
-                opt("target_type", s()),
-                opt("targets", strings()),
-                opt("freeform_tags", Type::map(s())),
-                out("actual_spend", n()),
-                out("forecasted_spend", n()),
-            ],
-            |st| {
-                fill(st, "actual_spend", || Value::int(0));
-                fill(st, "forecasted_spend", || Value::int(0));
-            },
-        ),
-        resource(
-            "oci_budget_alert_rule",
-            "budgetalertrule",
-            // `threshold` is a number (TypeFloat) in the real provider; 0.01 must round-trip
-            // as the decimal Terraform sent (framework/number.rs `as_exact_f64`).
-            vec![
-                req("budget_id", s()),
-                req("threshold", n()),
-                req("threshold_type", s()),
-                req("type", s()),
-                opt("description", s()),
-                opt("display_name", s()),
-                opt("message", s()),
-                opt("recipients", s()),
-            ],
-            no_fill,
-        ),
-    ]
-}
-
-fn instance() -> Double {
-    let mut d = resource(
-        "oci_core_instance",
-        "instance",
-        vec![
-            req("availability_domain", s()),
-            req("compartment_id", s()),
-            req("shape", s()),
-            opt("display_name", s()),
-            opt("fault_domain", s()),
-            opt("metadata", Type::map(s())),
-            opt("preserve_boot_volume", b()),
-            opt("freeform_tags", Type::map(s())),
-            out("private_ip", s()),
-            out("public_ip", s()),
-            out("boot_volume_id", s()),
-            out("region", s()),
-        ],
-        |st| {
-            let vnic = first(st, "create_vnic_details");
-            let private = vnic
-                .attr("private_ip")
-                .as_str()
-                .and_then(|a| a.parse::<Ipv4Addr>().ok())
-                .unwrap_or_else(private_fallback);
-            // The real provider's assign_public_ip is a string defaulting to "true".
-            let public = vnic
-                .attr("assign_public_ip")
-                .as_str()
-                .is_none_or(|v| v.eq_ignore_ascii_case("true"));
-            fill(st, "id", || instance_ocid(private).into());
-            fill(st, "private_ip", || private.to_string().into());
-            fill(st, "public_ip", || {
-                if public {
-                    test_net_3().into()
-                } else {
-                    "".into()
-                }
-            });
-            let id = st.attr("id").as_str().unwrap_or_default().to_string();
-            fill(st, "boot_volume_id", || {
-                Value::from(derived(&id, "bootvolume"))
-            });
-            fill(st, "region", || "test-region-1".into());
-        },
-    );
-    d.block = d
-        .block
-        .one(
-            "shape_config",
-            Block::new("Flexible shape size.").with(vec![
-                opt("ocpus", n()),
-                opt("memory_in_gbs", n()),
-                opt("baseline_ocpu_utilization", s()),
-            ]),
-        )
-        .one(
-            "source_details",
-            Block::new("Boot source.").with(vec![
-                req("source_id", s()),
-                req("source_type", s()),
-                opt("boot_volume_size_in_gbs", s()),
-                opt("boot_volume_vpus_per_gb", s()),
-            ]),
-        )
-        .one(
-            "create_vnic_details",
-            Block::new("Primary VNIC.").with(vec![
-                opt("subnet_id", s()),
-                opt("assign_public_ip", s()),
-                opt("assign_private_dns_record", b()),
-                opt("private_ip", s()),
-                opt("hostname_label", s()),
-                opt("display_name", s()),
-                opt("nsg_ids", Type::set(s())),
-                opt("skip_source_dest_check", b()),
-            ]),
-        );
-    d
-}
-
 #[async_trait]
 impl Resource for Double {
     fn type_name(&self) -> &'static str {
@@ -678,20 +278,18 @@ impl Resource for Double {
 
     async fn create(&self, _ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
         let mut state = req.planned;
+        if state.attr("id").is_unknown() {
+            state.set_attr("id", Value::from((self.id)(&state)));
+        }
         (self.fill)(&mut state);
-        let kind = self.kind;
-        fill(&mut state, "id", || random_ocid(kind).into());
-        let lifecycle = if self.type_name == "oci_core_instance" {
-            "RUNNING"
-        } else {
-            "AVAILABLE"
-        };
-        fill(&mut state, "state", || lifecycle.into());
+        self.spec.settle(&mut state, &self.cloud);
         resp.state = state;
     }
 
-    async fn read(&self, _ctx: &Ctx, _req: ReadRequest, _resp: &mut StateResponse) {
-        // The state is the truth: nothing drifts in a cloud that does not exist.
+    async fn read(&self, _ctx: &Ctx, _req: ReadRequest, resp: &mut StateResponse) {
+        // Nothing drifts in a cloud that does not exist; only what the API stores differently
+        // from what it was sent (a float32 threshold) comes back changed.
+        (self.refresh)(&mut resp.state);
     }
 
     async fn update(&self, ctx: &Ctx, req: UpdateRequest, resp: &mut StateResponse) {
@@ -704,6 +302,34 @@ impl Resource for Double {
     }
 
     async fn delete(&self, _ctx: &Ctx, _req: DeleteRequest, _resp: &mut StateResponse) {}
+
+    fn as_validate_config(&self) -> Option<&dyn ValidateConfig> {
+        Some(self)
+    }
+
+    fn as_modify_plan(&self) -> Option<&dyn ModifyPlan> {
+        Some(self)
+    }
+}
+
+impl ValidateConfig for Double {
+    fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        self.spec.validate(config, &AttributePath::default(), diags);
+    }
+}
+
+#[async_trait]
+impl ModifyPlan for Double {
+    async fn modify_plan(&self, _ctx: &Ctx, req: PlanRequest<'_>, resp: &mut PlanResponse) {
+        self.spec.plan_nested(
+            req.prior,
+            &mut resp.planned,
+            req.config,
+            &AttributePath::default(),
+            &mut resp.requires_replace,
+        );
+        (self.plan)(req.prior, &mut resp.planned, &mut resp.requires_replace);
+    }
 }
 
 // ------------------------------------------------------------------ data sources
@@ -732,6 +358,7 @@ fn lookup(type_name: &'static str, attrs: Vec<Attribute>, read: fn(&mut Value)) 
 
 fn data_sources() -> Vec<Lookup> {
     vec![
+        // internal/service/identity/identity_availability_domains_data_source.go (v8.28.0).
         lookup(
             "oci_identity_availability_domains",
             vec![
@@ -762,6 +389,7 @@ fn data_sources() -> Vec<Lookup> {
                 st.set_attr("availability_domains", Value::List(ads));
             },
         ),
+        // internal/service/core/core_images_data_source.go (v8.28.0).
         lookup(
             "oci_core_images",
             vec![
@@ -810,6 +438,7 @@ fn data_sources() -> Vec<Lookup> {
                 st.set_attr("images", Value::List(vec![image]));
             },
         ),
+        // internal/service/core/core_vnic_attachments_data_source.go (v8.28.0).
         lookup(
             "oci_core_vnic_attachments",
             vec![
@@ -840,6 +469,7 @@ fn data_sources() -> Vec<Lookup> {
                 st.set_attr("vnic_attachments", Value::List(attachments));
             },
         ),
+        // internal/service/core/core_private_ips_data_source.go (v8.28.0).
         lookup(
             "oci_core_private_ips",
             vec![
@@ -858,21 +488,41 @@ fn data_sources() -> Vec<Lookup> {
             ],
             |st| {
                 let ips = match st.attr("vnic_id").as_str() {
-                    Some(vnic) => vec![Value::object([
-                        ("id", Value::from(derived(vnic, "privateip"))),
-                        (
-                            "ip_address",
-                            Value::from(ip_in(vnic).map(|ip| ip.to_string())),
-                        ),
-                        ("is_primary", Value::Bool(true)),
-                        ("vnic_id", Value::from(vnic)),
-                    ])],
+                    Some(vnic) => private_ips(vnic),
                     None => Vec::new(),
                 };
                 st.set_attr("private_ips", Value::List(ips));
             },
         ),
     ]
+}
+
+/// The private IPs of a VNIC made for an instance: its primary one (the address carried in
+/// the id), after `OCI_DOUBLE_SECONDARY_PRIVATE_IPS` secondary ones.
+fn private_ips(vnic: &str) -> Vec<Value> {
+    let secondaries: u32 = std::env::var("OCI_DOUBLE_SECONDARY_PRIVATE_IPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+        .min(20);
+    let primary = ip_in(vnic);
+    let entry = |id: Option<String>, ip: Option<Ipv4Addr>, is_primary: bool| {
+        Value::object([
+            ("id", Value::from(id)),
+            ("ip_address", Value::from(ip.map(|ip| ip.to_string()))),
+            ("is_primary", Value::Bool(is_primary)),
+            ("vnic_id", Value::from(vnic)),
+        ])
+    };
+    let mut ips: Vec<Value> = (1..=secondaries)
+        .map(|k| {
+            let id = suffix(vnic).map(|s| ocid("privateip", &format!("{s}s{k}")));
+            let ip = primary.map(|p| Ipv4Addr::from(u32::from(p).wrapping_add(200 + k)));
+            entry(id, ip, false)
+        })
+        .collect();
+    ips.push(entry(derived(vnic, "privateip"), primary, true));
+    ips
 }
 
 #[async_trait]
