@@ -1,27 +1,106 @@
-//! Benchmark of `freetier check` (issue 3). Prints numbers; it is not a test.
+//! Benchmark of `freetier check --plan`: prints numbers, and fails when the two sides disagree.
 //!
-//! 1. `freetier check --plan` on a generated 1,000-resource plan JSON, against OPA/Rego (regorus,
-//!    through `benches/check_rego.py`) evaluating the same always_free totals on the same file,
-//!    in the same run. Goal: at least 10× faster.
-//!    - in-process: freetier reads, parses, checks and renders the JSON report; regorus is
-//!      timed twice, evaluation alone (input already loaded) and load + evaluation.
-//!    - whole process: start to exit of one `freetier check --plan` against one Python process
-//!      that imports regorus, compiles the policy, loads the plan and evaluates.
-//! 2. `freetier check` on every layer under `terraform/` (goal: at most 20 ms each).
+//! 1. Whole process: `target/release/freetier check --plan P --format json`, start to exit, on
+//!    generated `terraform show -json` plans of 1,000 and 10,000 resources. Goal: at most
+//!    100 ms on 10,000.
+//! 2. The same checks written as a Rego policy ([`POLICY`]: one pass over `resource_changes`
+//!    grouped by type, then one total per rule, the limits given as data from the same rulebook),
+//!    run by the regorus crate in this process: policy compiled, plan read and loaded as input,
+//!    rule evaluated. Timed whole (compile + load + evaluate) and evaluation alone. Regorus does
+//!    no process start here, freetier does: the comparison leans toward regorus.
+//! 3. Both sides must report the same violations: every error of freetier's resources check,
+//!    as (rule, total), against the policy's set of the same. The bench exits 1 when they differ.
+//! 4. `freetier check` on each layer of `terraform/`, whole process.
 //!
-//! Run with `scripts/bench-check.sh` (release build). The whole-process freetier figure uses
-//! `target/release/freetier check` once that binary dispatches to `check`, else this bench
-//! re-executing itself into `freetier::check::run` (the same code behind a thin main).
+//! Run with `scripts/bench-check.sh` (release build). When `target/release/freetier` is missing
+//! or does not dispatch `check`, this bench re-executes itself into `freetier::check::run` (the
+//! same code behind a thin main) and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use freetier::rules::{LimitKey, Tier};
 use serde_json::{json, Value};
 
-const RESOURCES: usize = 1000;
-const RUNS: usize = 30;
+const SIZES: [usize; 2] = [1_000, 10_000];
+const GOAL_MS: f64 = 100.0;
 const CHILD: &str = "FREETIER_CHECK_BENCH_CHILD";
+
+/// The rulebook's always_free totals over `terraform show -json`, as a Rego author would write
+/// them: one pass over the plan's resource changes grouping each kept resource's index by type,
+/// then each rule reads its group. `data.limits` holds the limits, `data.boot_volume_gb` the
+/// boot volume an instance gets when it sets none.
+const POLICY: &str = r#"
+package freetier
+
+import rego.v1
+
+# One pass: the index of every managed resource the plan keeps, grouped by type.
+grouped[rc.type] contains i if {
+	some i, rc in input.resource_changes
+	rc.mode == "managed"
+	rc.change.actions != ["delete"]
+}
+
+after(t) := [input.resource_changes[i].change.after | some i in object.get(grouped, t, set())]
+
+instances := after("oci_core_instance")
+
+a1 := [r | some r in instances; r.shape == "VM.Standard.A1.Flex"]
+
+micro := [r | some r in instances; r.shape == "VM.Standard.E2.1.Micro"]
+
+load_balancers := array.concat(after("oci_load_balancer_load_balancer"), after("oci_load_balancer"))
+
+boot_gb(r) := r.source_details[0].boot_volume_size_in_gbs if {
+	r.source_details[0].boot_volume_size_in_gbs != null
+} else := data.boot_volume_gb
+
+totals := {
+	"a1_instance_count": count(a1),
+	"a1_ocpu_total": sum([r.shape_config[0].ocpus | some r in a1]),
+	"a1_memory_total": sum([r.shape_config[0].memory_in_gbs | some r in a1]),
+	"micro_instance_count": count(micro),
+	"block_storage_total": sum([boot_gb(r) | some r in instances]) + sum([v.size_in_gbs | some v in after("oci_core_volume")]),
+	"volume_backup_count": count(after("oci_core_volume_backup")) + count(after("oci_core_boot_volume_backup")),
+	"reserved_public_ip_count": count([r | some r in after("oci_core_public_ip"); upper(r.lifetime) == "RESERVED"]),
+	"vcn_count": count(after("oci_core_vcn")),
+	"nat_gateway_count": count(after("oci_core_nat_gateway")),
+	"service_gateway_count": count(after("oci_core_service_gateway")),
+	"load_balancer_count": count(load_balancers),
+	"load_balancer_bandwidth": sum([r.shape_details[0].maximum_bandwidth_in_mbps | some r in load_balancers]),
+	"network_load_balancer_count": count(after("oci_network_load_balancer_network_load_balancer")),
+}
+
+violations contains {"rule": rule, "total": total} if {
+	some rule, total in totals
+	total > data.limits[rule]
+}
+"#;
+
+/// The policy's rules and the rulebook's limit for each.
+const RULE_LIMITS: &[(&str, LimitKey)] = &[
+    ("a1_instance_count", LimitKey::A1Instances),
+    ("a1_ocpu_total", LimitKey::A1Ocpus),
+    ("a1_memory_total", LimitKey::A1MemoryGb),
+    ("micro_instance_count", LimitKey::MicroInstances),
+    ("block_storage_total", LimitKey::BlockStorageGb),
+    ("volume_backup_count", LimitKey::VolumeBackups),
+    ("reserved_public_ip_count", LimitKey::ReservedPublicIps),
+    ("vcn_count", LimitKey::Vcns),
+    ("nat_gateway_count", LimitKey::NatGateways),
+    ("service_gateway_count", LimitKey::ServiceGateways),
+    ("load_balancer_count", LimitKey::LoadBalancers),
+    (
+        "load_balancer_bandwidth",
+        LimitKey::LoadBalancerBandwidthMbps,
+    ),
+    (
+        "network_load_balancer_count",
+        LimitKey::NetworkLoadBalancers,
+    ),
+];
 
 fn main() {
     // Child mode: behave as `freetier check ARGS` for the whole-process timing.
@@ -30,268 +109,164 @@ fn main() {
             .skip(1)
             .filter(|a| a != "--bench")
             .collect();
-        let code = freetier::check::run(&args, &mut std::io::sink(), &mut std::io::stderr());
+        let code = freetier::check::run(&args, &mut std::io::stdout(), &mut std::io::stderr());
         std::process::exit(code);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = root.join("target/bench-tmp");
     std::fs::create_dir_all(&tmp).expect("target/bench-tmp");
-    let plan = tmp.join("plan-1000.json");
-    let (plan_json, allocation) = generate(RESOURCES);
-    std::fs::write(&plan, serde_json::to_string(&plan_json).unwrap()).unwrap();
-    let size_kb = std::fs::metadata(&plan)
-        .map(|m| m.len() / 1024)
-        .unwrap_or(0);
-    println!("freetier check benchmark ({RUNS} runs each, medians)");
-    println!(
-        "plan: {} ({RESOURCES} resources, {size_kb} KiB)",
-        plan.display()
-    );
-    println!();
-
-    // ---- freetier, in-process -----------------------------------------------------------
-    let p = plan.display().to_string();
-    let args: Vec<String> = ["--plan", &p, "--format", "json"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut report = Vec::new();
-    let code = freetier::check::run(&args, &mut report, &mut std::io::sink());
-    let report: Value = serde_json::from_slice(&report).expect("a JSON report");
-    let mut ours: Vec<String> = report["violations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| v["severity"] == "error" && v["check"] == "resources")
-        .filter_map(|v| v["rule"].as_str().map(str::to_owned))
-        .collect();
-    ours.sort();
-    ours.dedup();
-    let ours_ms = median(RUNS, || {
-        let mut out = Vec::new();
-        freetier::check::run(&args, &mut out, &mut std::io::sink());
-    });
-
-    // Where freetier's time goes: reading the file and scanning its JSON (serde, nothing
-    // built), and the check without rendering the report.
-    let scan_ms = median(RUNS, || {
-        let text = std::fs::read_to_string(&plan).unwrap();
-        let _: serde::de::IgnoredAny = serde_json::from_str(&text).unwrap();
-    });
-    let opts = freetier::check::Options {
-        plan: Some(plan.clone()),
-        ..Default::default()
-    };
-    let check_ms = median(RUNS, || {
-        let _ = freetier::check::check(&opts);
-    });
-    // The rulebook alone on the same resources already in memory: the peer of regorus's
-    // rule evaluation on input already loaded.
-    let rules_ms = median(RUNS, || {
-        let _ = freetier::rules::check(freetier::rules::Tier::AlwaysFree, &allocation);
-    });
-    let spawn_ms = median(RUNS.min(20), || {
-        Command::new("true").output().expect("true");
-    });
-
-    // ---- regorus, in-process --------------------------------------------------------------
-    let python = root.join(".tools/venv-tools/bin/python");
-    let script = root.join("benches/check_rego.py");
-    let rego = Command::new(&python)
-        .arg(&script)
-        .args(["bench", &p, &RUNS.to_string()])
-        .output();
-    let rego: Option<Value> = match rego {
-        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
-        Ok(o) => {
-            println!(
-                "regorus peer failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            None
-        }
-        Err(e) => {
-            println!(
-                "regorus peer not run ({}: {e}); install it with scripts/install-tools.sh",
-                python.display()
-            );
-            None
-        }
-    };
-
-    println!("1. freetier check --plan vs regorus (Rego), the same file, the same totals");
-    println!("   freetier exit {code}; errors found: {}", ours.join(", "));
-    println!(
-        "   in-process (read + parse + check + JSON report)      {:>9.3} ms",
-        ours_ms
-    );
-    println!("     of which: read + JSON scan alone {scan_ms:.3} ms; read + parse + check, no report {check_ms:.3} ms");
-    if let Some(r) = &rego {
-        let eval = r["eval_ms"].as_f64().unwrap_or(f64::NAN);
-        let load_eval = r["load_eval_ms"].as_f64().unwrap_or(f64::NAN);
-        let mut theirs: Vec<String> = r["violations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| {
-                v.as_str()
-                    .and_then(|s| s.split(':').next())
-                    .map(str::to_owned)
-            })
-            .collect();
-        theirs.sort();
-        println!(
-            "   regorus: load input + evaluate                       {:>9.3} ms",
-            load_eval
-        );
-        println!(
-            "   ratio, end to end in-process (regorus load + evaluate / freetier)   {:>6.1}x",
-            load_eval / ours_ms
-        );
-        println!();
-        println!("   evaluation only, the data already in memory:");
-        println!(
-            "   freetier: the rulebook on the {RESOURCES} resources      {:>9.3} ms",
-            rules_ms
-        );
-        println!(
-            "   regorus: rule evaluation (input loaded)              {:>9.3} ms",
-            eval
-        );
-        println!(
-            "   ratio, evaluation only (regorus / freetier)          {:>9.1}x",
-            eval / rules_ms
-        );
-        println!(
-            "   (regorus evaluation alone against all of freetier's in-process work: {:.1}x)",
-            eval / ours_ms
-        );
-        let same = theirs == ours;
-        println!(
-            "   regorus errors: {}  ({})",
-            theirs.join(", "),
-            if same {
-                "the same rules"
-            } else {
-                "DIFFERENT rules"
-            }
-        );
-    }
-
-    // ---- whole process --------------------------------------------------------------------
     let bin = root.join("target/release/freetier");
     let real_bin = Command::new(&bin)
         .args(["check", "--help"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("Usage: freetier check"))
         .unwrap_or(false);
-    let ours_proc = median(RUNS.min(20), || {
-        let status = if real_bin {
-            Command::new(&bin)
-                .args(["check", "--plan", &p, "--format", "json"])
-                .output()
+    let freetier = |args: &[&str]| {
+        let mut c = if real_bin {
+            let mut c = Command::new(&bin);
+            c.arg("check");
+            c
         } else {
-            Command::new(std::env::current_exe().unwrap())
-                .env(CHILD, "1")
-                .args(["--plan", &p, "--format", "json"])
-                .output()
+            let mut c = Command::new(std::env::current_exe().expect("this bench"));
+            c.env(CHILD, "1");
+            c
         };
-        status.expect("freetier check process");
-    });
-    let which = if real_bin {
-        "target/release/freetier check"
-    } else {
-        "this bench re-executed into freetier::check::run (the freetier binary does not dispatch `check` yet)"
+        c.args(args).output().expect("freetier check process")
     };
-    println!();
-    println!("   whole process, freetier ({which}); spawning /bin/true alone takes {spawn_ms:.3} ms here");
+    let spawn_ms = median(20, || {
+        Command::new("true").output().expect("true");
+    });
+    println!("freetier check --plan against the same checks in Rego (regorus), medians");
     println!(
-        "                                                         {:>9.3} ms",
-        ours_proc
+        "freetier: {}; starting /bin/true alone takes {spawn_ms:.2} ms here",
+        if real_bin {
+            "target/release/freetier check, whole process".to_owned()
+        } else {
+            "this bench re-executed into freetier::check::run (no release freetier binary)"
+                .to_owned()
+        }
     );
-    if rego.is_some() {
-        let theirs_proc = median(RUNS.min(10), || {
-            Command::new(&python)
-                .arg(&script)
-                .args(["once", &p])
-                .output()
-                .expect("python");
+    println!(
+        "regorus (crate 0.14): the policy compiled, the plan loaded and evaluated in this process"
+    );
+    println!();
+
+    let data = limits_data();
+    let mut all_agree = true;
+    let mut goal_met = true;
+    let mut ahead = true;
+    for n in SIZES {
+        let plan = tmp.join(format!("plan-{n}.json"));
+        let text = serde_json::to_string(&generate(n)).expect("plan JSON");
+        std::fs::write(&plan, &text).expect("write the plan");
+        let p = plan.display().to_string();
+        let runs = if n >= 10_000 { 10 } else { 20 };
+
+        // freetier, whole process, and what it reports.
+        let out = freetier(&["--plan", &p, "--format", "json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "freetier's JSON report: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         });
-        println!("   whole process, python + regorus (start, import, compile, load, evaluate)");
+        let ours = freetier_violations(&report);
+        let ours_ms = median(runs, || {
+            freetier(&["--plan", &p, "--format", "json"]);
+        });
+
+        // regorus: compile + load + evaluate, then evaluation alone.
+        let theirs = rego_violations(&mut rego_engine(
+            &data,
+            &std::fs::read_to_string(&plan).unwrap(),
+        ));
+        let rego_ms = median(runs, || {
+            let text = std::fs::read_to_string(&plan).expect("the plan");
+            let mut e = rego_engine(&data, &text);
+            e.eval_rule("data.freetier.violations".into())
+                .expect("evaluate");
+        });
+        let mut loaded = rego_engine(&data, &text);
+        let eval_ms = median(runs, || {
+            loaded
+                .eval_rule("data.freetier.violations".into())
+                .expect("evaluate");
+        });
+
+        let agree = ours == theirs;
+        all_agree &= agree;
+        goal_met &= n < 10_000 || ours_ms <= GOAL_MS;
+        ahead &= ours_ms < rego_ms;
         println!(
-            "                                                         {:>9.3} ms",
-            theirs_proc
+            "{n:>6} resources ({} KiB), freetier exit {}",
+            text.len() / 1024,
+            out.status.code().unwrap_or(-1)
         );
         println!(
-            "   ratio, whole process                                 {:>9.1}x",
-            theirs_proc / ours_proc
+            "   freetier check --plan, whole process            {ours_ms:>9.2} ms{}",
+            if n >= 10_000 {
+                if ours_ms <= GOAL_MS {
+                    "   (goal <= 100 ms: met)"
+                } else {
+                    "   (goal <= 100 ms: MISSED)"
+                }
+            } else {
+                ""
+            }
         );
+        println!("   regorus, compile + read + load + evaluate       {rego_ms:>9.2} ms");
+        println!("   regorus, evaluate alone (input loaded)          {eval_ms:>9.2} ms");
+        println!(
+            "   regorus (compile + load + evaluate) / freetier (whole process): {:.1}x",
+            rego_ms / ours_ms
+        );
+        println!(
+            "   same violations: {}  ({} each: {})",
+            if agree { "yes" } else { "NO" },
+            ours.len(),
+            ours.iter()
+                .map(|(rule, total)| format!("{rule} {total}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !agree {
+            println!("   regorus found: {theirs:?}");
+        }
+        println!();
     }
 
-    // ---- the terraform/ layers ------------------------------------------------------------
-    println!();
-    println!("2. freetier check on the layers of terraform/ (goal: at most 20 ms each)");
-    let layers: Vec<PathBuf> = std::fs::read_dir(root.join("terraform"))
+    // The terraform/ layers, whole process.
+    println!("freetier check on the layers of terraform/, whole process");
+    let mut layers: Vec<PathBuf> = std::fs::read_dir(root.join("terraform"))
         .map(|rd| {
-            let mut v: Vec<PathBuf> = rd
-                .flatten()
+            rd.flatten()
                 .map(|e| e.path())
                 .filter(|p| p.is_dir())
-                .collect();
-            v.sort();
-            v
+                .collect()
         })
         .unwrap_or_default();
-    if layers.is_empty() {
-        println!("   no terraform/ layers yet");
-    }
-    let expected = ["oci", "proxmox", "talos"];
-    let present: Vec<String> = layers
-        .iter()
-        .filter_map(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
-    let missing: Vec<&str> = expected
-        .iter()
-        .copied()
-        .filter(|e| !present.iter().any(|p| p == e))
-        .collect();
-    if !missing.is_empty() {
-        println!(
-            "   only {} exist(s) yet; not timed: {}",
-            present.join(", "),
-            missing.join(", ")
-        );
-    }
+    layers.sort();
     for layer in &layers {
         let l = layer.display().to_string();
-        for tier in ["always_free", "pay_as_you_go"] {
-            let args: Vec<String> = [l.as_str(), "--tier", tier]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            let mut out = Vec::new();
-            let code = freetier::check::run(&args, &mut out, &mut std::io::sink());
-            let ms = median(RUNS, || {
-                freetier::check::run(&args, &mut std::io::sink(), &mut std::io::sink());
-            });
-            let proc_ms = median(RUNS.min(20), || {
-                let mut c = if real_bin {
-                    Command::new(&bin)
-                } else {
-                    Command::new(std::env::current_exe().unwrap())
-                };
-                if real_bin {
-                    c.arg("check");
-                } else {
-                    c.env(CHILD, "1");
-                }
-                c.args([l.as_str(), "--tier", tier])
-                    .output()
-                    .expect("freetier check process");
-            });
-            let name = rel(layer, &root);
-            println!("   {name:<16} {tier:<14} exit {code}   in-process {ms:>7.3} ms   whole process {proc_ms:>7.3} ms   {}", if proc_ms <= 20.0 { "within 20 ms" } else { "OVER 20 ms" });
-        }
+        let code = freetier(&[&l]).status.code().unwrap_or(-1);
+        let ms = median(10, || {
+            freetier(&[&l]);
+        });
+        println!("   {:<20} exit {code}   {ms:>7.2} ms", rel(layer, &root));
+    }
+    println!();
+    println!(
+        "agreement: {}; 10,000-resource goal: {}; freetier ahead of regorus: {}",
+        if all_agree {
+            "the same violations on every plan"
+        } else {
+            "DIFFERENT violations"
+        },
+        if goal_met { "met" } else { "MISSED" },
+        if ahead { "yes" } else { "NO" }
+    );
+    if !all_agree {
+        std::process::exit(1);
     }
 }
 
@@ -313,15 +288,85 @@ fn median(runs: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-// A `terraform show -json` plan (format 1.2) with `n` resources: mostly the OCI types the free
-// tier limits, a tenth of them other types, spread over the root and ten child modules, each in
-// planned_values and in resource_changes as a real plan has them.
-fn generate(n: usize) -> (Value, freetier::rules::Allocation) {
-    use freetier::rules::{self, Allocation, BlockVolume, Counted, LoadBalancer, ObjectStorage};
-    let mut a = Allocation {
-        budget_alerts: Some(Vec::new()),
-        ..Allocation::default()
+// The limits the policy holds the totals to, from the rulebook (always_free).
+fn limits_data() -> Value {
+    let limit = |key| {
+        Tier::AlwaysFree
+            .limit(key)
+            .map(|l| l.value)
+            .unwrap_or_else(|| panic!("always_free has no {key:?}"))
     };
+    let limits: serde_json::Map<String, Value> = RULE_LIMITS
+        .iter()
+        .map(|(rule, key)| ((*rule).to_owned(), json!(limit(*key))))
+        .collect();
+    json!({
+        "limits": limits,
+        "boot_volume_gb": limit(LimitKey::BootVolumeDefaultGb),
+    })
+}
+
+fn rego_engine(data: &Value, plan: &str) -> regorus::Engine {
+    let mut e = regorus::Engine::new();
+    e.add_policy("freetier.rego".into(), POLICY.into())
+        .expect("the policy compiles");
+    e.add_data_json(&data.to_string()).expect("the limits");
+    e.set_input_json(plan).expect("the plan as input");
+    e
+}
+
+// (rule, total) of each violation, sorted; totals to six decimals.
+type Found = Vec<(String, String)>;
+
+fn total(v: &Value) -> String {
+    let n = v
+        .as_f64()
+        .or_else(|| v.to_string().parse().ok())
+        .unwrap_or(f64::NAN);
+    format!("{n:.6}")
+}
+
+fn rego_violations(e: &mut regorus::Engine) -> Found {
+    let v = e
+        .eval_rule("data.freetier.violations".into())
+        .expect("evaluate");
+    let j: Value = serde_json::from_str(&v.to_json_str().expect("as JSON")).expect("JSON");
+    let mut found: Found = j
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            (
+                v["rule"].as_str().unwrap_or("").to_owned(),
+                total(&v["total"]),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn freetier_violations(report: &Value) -> Found {
+    let mut found: Found = report["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["severity"] == "error" && v["check"] == "resources")
+        .map(|v| {
+            (
+                v["rule"].as_str().unwrap_or("").to_owned(),
+                total(&v["total"]),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+// A `terraform show -json` plan (format 1.2) with `n` resources: mostly the OCI types the free
+// tier limits, some other types, spread over the root and ten child modules, each in
+// planned_values and in resource_changes as a real plan has them.
+fn generate(n: usize) -> Value {
     let kinds = [
         "a1",
         "a1",
@@ -395,55 +440,6 @@ fn generate(n: usize) -> (Value, freetier::rules::Allocation) {
                 json!({"cidr_block": "10.0.0.0/24", "display_name": format!("subnet-{i}")}),
             ),
         };
-        let label = Some(format!("{ty}.r{i}"));
-        match kind {
-            "a1" => a.instances.push(rules::Instance {
-                label,
-                ..rules::Instance::a1(1.0, 6.0)
-            }),
-            "micro" => a.instances.push(rules::Instance {
-                label,
-                ..rules::Instance::micro().boot_gb(50.0)
-            }),
-            "volume" => a.block_volumes.push(BlockVolume {
-                label,
-                ..BlockVolume::gb(50.0)
-            }),
-            "public_ip" if i % 2 == 0 => a.reserved_public_ips.push(Counted {
-                label,
-                count: rules::Value::Absent,
-            }),
-            "vcn" => a.vcns.push(Counted {
-                label,
-                count: rules::Value::Absent,
-            }),
-            "nat" => a.nat_gateways.push(Counted {
-                label,
-                count: rules::Value::Absent,
-            }),
-            "sgw" => a.service_gateways.push(Counted {
-                label,
-                count: rules::Value::Absent,
-            }),
-            "lb" => a.load_balancers.push(LoadBalancer {
-                label,
-                ..LoadBalancer::flexible(10.0, 10.0)
-            }),
-            "nlb" => a.network_load_balancers.push(Counted {
-                label,
-                count: rules::Value::Absent,
-            }),
-            "backup" => a.volume_backups.push(Counted {
-                label,
-                count: rules::Value::Absent,
-            }),
-            "bucket" => a.object_storage.push(ObjectStorage {
-                label,
-                gb: rules::Value::Unknown,
-                count: rules::Value::Absent,
-            }),
-            _ => {}
-        }
         let name = format!("r{i}");
         let prefix = module.map(|m| format!("module.m{m}.")).unwrap_or_default();
         let address = format!("{prefix}{ty}.{name}");
@@ -465,7 +461,7 @@ fn generate(n: usize) -> (Value, freetier::rules::Allocation) {
         .filter(|(_, r)| !r.is_empty())
         .map(|(m, resources)| json!({"address": format!("module.m{m}"), "resources": resources}))
         .collect();
-    let plan = json!({
+    json!({
         "format_version": "1.2",
         "terraform_version": "1.15.5",
         "variables": {"tier": {"value": "always_free"}},
@@ -476,6 +472,5 @@ fn generate(n: usize) -> (Value, freetier::rules::Allocation) {
         "applyable": true,
         "complete": true,
         "errored": false
-    });
-    (plan, a)
+    })
 }

@@ -646,3 +646,114 @@ fn crafted_violations_in_the_oci_layer_are_found_before_any_init() {
         }
     }
 }
+
+// `check::check` on a directory holding one `main.tf`: its outcome, or the message.
+fn check_tf(main_tf: &str) -> Result<check::Outcome, String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.tf"), main_tf).unwrap();
+    check::check(&check::Options {
+        dir: dir.path().to_owned(),
+        ..Default::default()
+    })
+}
+
+fn rules_of(outcome: &check::Outcome) -> Vec<&str> {
+    outcome.findings().map(|f| f.rule.as_str()).collect()
+}
+
+#[test]
+fn parseint_with_a_base_above_36_is_evaluated_not_a_panic() {
+    // "3Z" in base 62 is 3 × 62 + 61 = 247 GB: over the 200 GB of block storage. Before, a base
+    // above 36 panicked in the standard library's from_str_radix.
+    let outcome = check_tf(
+        r#"
+resource "oci_core_volume" "data" {
+  size_in_gbs = parseint("3Z", 62)
+}
+"#,
+    )
+    .expect("checked");
+    assert!(
+        rules_of(&outcome).contains(&"block_storage_total"),
+        "{:?}",
+        rules_of(&outcome)
+    );
+}
+
+#[test]
+fn substr_with_a_huge_length_is_evaluated_not_a_panic() {
+    // A length past the end is the rest of the string (5 characters): 5 VCNs, over 2. Before,
+    // offset + length overflowed.
+    let outcome = check_tf(
+        r#"
+locals {
+  n = length(substr("abcdef", 1, 1e300))
+}
+resource "oci_core_vcn" "v" {
+  count = local.n
+}
+"#,
+    )
+    .expect("checked");
+    assert!(
+        rules_of(&outcome).contains(&"vcn_count"),
+        "{:?}",
+        rules_of(&outcome)
+    );
+}
+
+mod every_function {
+    use super::*;
+    use proptest::prelude::*;
+
+    // An HCL literal, sometimes nested, sometimes unknown before plan.
+    fn literal() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("var.unknown".to_owned()),
+            Just("oci_core_vcn.x.id".to_owned()),
+            prop_oneof![
+                Just(1e300),
+                Just(-1.0),
+                Just(0.5),
+                Just(18446744073709551615.0),
+                (-3i32..70).prop_map(f64::from)
+            ]
+            .prop_map(|n| format!("{n:?}")),
+            "[-+0-9a-zA-Z%/ ]{0,6}".prop_map(|s| format!("{s:?}")),
+        ];
+        let nested = leaf.clone().prop_recursive(2, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                prop::collection::btree_map("[a-c]", inner, 0..3).prop_map(|kv| {
+                    let body: Vec<String> = kv.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                    format!("{{ {} }}", body.join(", "))
+                }),
+            ]
+        });
+        prop_oneof![3 => leaf, 1 => nested]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        // Every function freetier check evaluates, on random arguments, in a configuration
+        // whose sizes and counts depend on the result: `check::check` always answers.
+        #[test]
+        fn check_never_panics_on_any_function_call(
+            args in prop::collection::vec(literal(), 0..4),
+        ) {
+            let mut main_tf = String::from("variable \"unknown\" {}\n");
+            for (i, name) in check::FUNCTIONS.iter().enumerate() {
+                main_tf.push_str(&format!(
+                    "locals {{\n  f{i} = {name}({})\n}}\nresource \"oci_core_volume\" \"v{i}\" {{\n  count = length(local.f{i})\n  size_in_gbs = local.f{i}\n}}\n",
+                    args.join(", ")
+                ));
+            }
+            let outcome = check_tf(&main_tf);
+            prop_assert!(outcome.is_ok(), "{outcome:?}\n{main_tf}", outcome = outcome.as_ref().err());
+        }
+    }
+}

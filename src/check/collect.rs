@@ -1,13 +1,14 @@
 //! From a module tree read before `init` to [`Unit`]s: one for every OCI resource the free tier
 //! limits, and one per `data "freetier_allocation"` instance, read exactly as the provider
-//! reads it (the provider's own schema, [`ITEM_NAMES`] and [`COUNTED`], so the argument names
-//! cannot drift apart).
+//! reads it (the provider's own schema, and the rulebook's [`rules::ITEMS`] and
+//! [`rules::COUNTED`], so the argument names cannot drift apart). Which OCI resources count, and
+//! how, is the rulebook's [`rules::OCI_RESOURCES`], which the plan reader follows too.
 //!
 //! Also `data.freetier_allocation.NAME.sizes` and friends, computed here from the same rulebook
 //! so that a stack whose instances consume those sizes is still checked statically.
 //!
 //! Imports `config`, `eval`, `unit` and `value` from this module tree, the pure `rules`, and
-//! the provider's allocation names and data source schema (constants, no I/O).
+//! the provider's allocation data source schema (constants, no I/O).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -16,67 +17,24 @@ use super::config::{Blk, Instance, Loc, Module, View};
 use super::unit::{ItemSites, Site, Stage, Unit};
 use super::value::{Val, Why};
 use crate::framework::Schema;
-use crate::provider::allocation::{COUNTED, ITEM_NAMES};
 use crate::rules::{
-    self, BlockVolume, BudgetAlert, Counted, CustomImage, ItemKind, LimitKey, LoadBalancer,
-    ObjectStorage, Quantity, Report, Tier,
+    self, Arg, Conversion, Counted, Field, FieldValue, ItemKind, LimitKey, OciResource, Quantity,
+    Report, Tier,
 };
 
-/// The OCI resource types the free tier limits, and what each is.
-pub const OCI_TYPES: &[(&str, ItemKind)] = &[
-    ("oci_core_instance", ItemKind::Instance),
-    ("oci_core_volume", ItemKind::BlockVolume),
-    ("oci_core_volume_backup", ItemKind::VolumeBackup),
-    ("oci_core_boot_volume_backup", ItemKind::VolumeBackup),
-    ("oci_core_public_ip", ItemKind::ReservedPublicIp),
-    ("oci_core_vcn", ItemKind::Vcn),
-    ("oci_core_nat_gateway", ItemKind::NatGateway),
-    ("oci_core_service_gateway", ItemKind::ServiceGateway),
-    ("oci_load_balancer_load_balancer", ItemKind::LoadBalancer),
-    ("oci_load_balancer", ItemKind::LoadBalancer),
-    (
-        "oci_network_load_balancer_network_load_balancer",
-        ItemKind::NetworkLoadBalancer,
-    ),
-    ("oci_objectstorage_bucket", ItemKind::ObjectStorage),
-    ("oci_core_image", ItemKind::CustomImage),
-    ("oci_budget_alert_rule", ItemKind::BudgetAlert),
-];
-
-/// The kind of an OCI resource type, when the free tier limits it.
-pub fn oci_kind(ty: &str) -> Option<ItemKind> {
-    OCI_TYPES.iter().find(|(t, _)| *t == ty).map(|(_, k)| *k)
-}
-
-/// The list of counted items of `kind` in an allocation.
-pub fn counted_list(a: &mut rules::Allocation, kind: ItemKind) -> Option<&mut Vec<Counted>> {
-    Some(match kind {
-        ItemKind::VolumeBackup => &mut a.volume_backups,
-        ItemKind::ReservedPublicIp => &mut a.reserved_public_ips,
-        ItemKind::Vcn => &mut a.vcns,
-        ItemKind::NatGateway => &mut a.nat_gateways,
-        ItemKind::ServiceGateway => &mut a.service_gateways,
-        ItemKind::NetworkLoadBalancer => &mut a.network_load_balancers,
-        _ => return None,
+/// Appends an item whose fields were read in [`rules::fields`] order; returns its index.
+pub fn push_read(
+    a: &mut rules::Allocation,
+    kind: ItemKind,
+    label: Option<String>,
+    values: Vec<FieldValue>,
+) -> usize {
+    let mut values = values.into_iter();
+    a.push_item(kind, label, |_| {
+        values
+            .next()
+            .unwrap_or(FieldValue::Number(rules::Value::Absent))
     })
-}
-
-/// The index the next item of `kind` will get.
-pub fn next_index(a: &rules::Allocation, kind: ItemKind) -> usize {
-    match kind {
-        ItemKind::Instance => a.instances.len(),
-        ItemKind::BlockVolume => a.block_volumes.len(),
-        ItemKind::VolumeBackup => a.volume_backups.len(),
-        ItemKind::ReservedPublicIp => a.reserved_public_ips.len(),
-        ItemKind::Vcn => a.vcns.len(),
-        ItemKind::NatGateway => a.nat_gateways.len(),
-        ItemKind::ServiceGateway => a.service_gateways.len(),
-        ItemKind::LoadBalancer => a.load_balancers.len(),
-        ItemKind::NetworkLoadBalancer => a.network_load_balancers.len(),
-        ItemKind::ObjectStorage => a.object_storage.len(),
-        ItemKind::CustomImage => a.custom_images.len(),
-        ItemKind::BudgetAlert => a.budget_alerts.as_ref().map_or(0, Vec::len),
-    }
 }
 
 /// Every unit of a configuration: the resources first, then each data source instance.
@@ -331,7 +289,10 @@ fn resources_unit(root: &Module) -> Unit {
         }
         for blk in &m.resources {
             let ty = blk.label(0);
-            let Some(kind) = oci_kind(ty) else { continue };
+            let Some(row) = rules::oci_resource(ty) else {
+                continue;
+            };
+            let kind = row.kind;
             any = true;
             let base = format!("{}{ty}.{}", m.address, blk.label(1));
             let view = blk.view();
@@ -362,180 +323,77 @@ fn resources_unit(root: &Module) -> Unit {
                 );
                 // The rulebook quotes labels, so a for_each key's own quotes are left out.
                 let label = Some(address.replace('"', ""));
-                let index = next_index(&u.allocation, kind);
-                match kind {
-                    ItemKind::Instance => {
-                        let (shape, s, w) = r.text(&mut u, &v, "shape");
-                        sites.attr("shape", s, w);
-                        let cfgs = v.nested(m, "shape_config");
-                        let (ocpus, s, w) =
-                            r.num(&mut u, cfgs.first(), &block, "shape_config", "ocpus");
-                        sites.attr("ocpus", s, w);
-                        let (memory, s, w) = r.num(
-                            &mut u,
-                            cfgs.first(),
-                            &block,
-                            "shape_config",
-                            "memory_in_gbs",
-                        );
-                        sites.attr("memory_gb", s, w);
-                        let src = v.nested(m, "source_details");
-                        let (boot, s, w) = r.num(
-                            &mut u,
-                            src.first(),
-                            &block,
-                            "source_details",
-                            "boot_volume_size_in_gbs",
-                        );
-                        sites.attr("boot_volume_gb", s, w);
-                        u.allocation.instances.push(rules::Instance {
-                            label,
-                            shape,
-                            ocpus,
-                            memory_gb: memory,
-                            boot_volume_gb: boot,
-                            count,
-                        });
-                    }
-                    ItemKind::BlockVolume => {
-                        let (mut size, mut s, mut w) =
-                            r.num(&mut u, Some(&v), &block, "", "size_in_gbs");
-                        if size == rules::Value::Absent && v.attr("size_in_mbs").is_some() {
-                            let (mbs, s2, w2) = r.num(&mut u, Some(&v), &block, "", "size_in_mbs");
-                            size = match mbs {
-                                rules::Value::Known(mb) => rules::Value::Known(mb / 1024.0),
-                                other => other,
-                            };
-                            (s, w) = (s2, w2);
+                let mut count = count;
+                // A resource that counts only with one value of an argument (a RESERVED IP).
+                if let Some(cond) = row.counts_if {
+                    let (value, s, w) = r.text(&mut u, &v, cond.arg);
+                    let accepted = cond.accepted.join(" or ");
+                    match value {
+                        rules::Value::Known(l) if l.eq_ignore_ascii_case(cond.value) => {}
+                        rules::Value::Known(l)
+                            if cond.accepted.iter().any(|a| l.eq_ignore_ascii_case(a)) =>
+                        {
+                            continue
                         }
-                        sites.attr("size_gb", s, w);
-                        u.allocation.block_volumes.push(BlockVolume {
-                            label,
-                            size_gb: size,
-                            count,
-                        });
-                    }
-                    ItemKind::ReservedPublicIp => {
-                        let (lifetime, s, w) = r.text(&mut u, &v, "lifetime");
-                        let count = match lifetime {
-                            rules::Value::Known(l) if l.eq_ignore_ascii_case("RESERVED") => count,
-                            rules::Value::Known(l) if l.eq_ignore_ascii_case("EPHEMERAL") => {
-                                continue
-                            }
-                            rules::Value::Known(l) => {
-                                u.error(
-                                    "invalid_value",
-                                    "Invalid Value",
-                                    s,
-                                    format!("{address}: lifetime = {l:?}; OCI accepts RESERVED or EPHEMERAL. Only RESERVED addresses count against the free tier's reserved public IPs."),
-                                );
-                                continue;
-                            }
-                            rules::Value::Absent => {
-                                u.error(
-                                    "missing_value",
-                                    "Missing Value",
-                                    s,
-                                    format!("{address}: lifetime is not set; oci_core_public_ip requires RESERVED or EPHEMERAL (oracle/terraform-provider-oci, core_public_ip). Set the attribute."),
-                                );
-                                continue;
-                            }
-                            rules::Value::Unknown => {
-                                // Reserved or not decides whether it counts: defer its count.
-                                let why = w.map(|w| Why {
-                                    error: w.error,
-                                    text: format!("whether it is RESERVED: lifetime {}", w.text)
-                                        .into(),
-                                });
-                                sites.attr("count", s, why);
-                                rules::Value::Unknown
-                            }
-                        };
-                        u.allocation
-                            .reserved_public_ips
-                            .push(Counted { label, count });
-                    }
-                    ItemKind::LoadBalancer => {
-                        let (shape, s, w) = r.text(&mut u, &v, "shape");
-                        sites.attr("shape", s, w);
-                        let details = v.nested(m, "shape_details");
-                        let (min, s, w) = r.num(
-                            &mut u,
-                            details.first(),
-                            &block,
-                            "shape_details",
-                            "minimum_bandwidth_in_mbps",
-                        );
-                        sites.attr("min_bandwidth_mbps", s, w);
-                        let (max, s, w) = r.num(
-                            &mut u,
-                            details.first(),
-                            &block,
-                            "shape_details",
-                            "maximum_bandwidth_in_mbps",
-                        );
-                        sites.attr("max_bandwidth_mbps", s, w);
-                        u.allocation.load_balancers.push(LoadBalancer {
-                            label,
-                            shape,
-                            min_bandwidth_mbps: min,
-                            max_bandwidth_mbps: max,
-                            count,
-                        });
-                    }
-                    ItemKind::ObjectStorage => {
-                        let why = Why {
-                            error: false,
-                            text: "a bucket holds whatever is stored in it, which configuration \
-                                   does not say; declare the expected size in a \
-                                   freetier_allocation object_storage block"
+                        rules::Value::Known(l) => {
+                            u.error(
+                                "invalid_value",
+                                "Invalid Value",
+                                s,
+                                format!("{address}: {} = {l:?}; OCI accepts {accepted}. Only {} ones count against the free tier.", cond.arg, cond.value),
+                            );
+                            continue;
+                        }
+                        rules::Value::Absent => {
+                            u.error(
+                                "missing_value",
+                                "Missing Value",
+                                s,
+                                format!("{address}: {} is not set; {ty} requires {accepted} (https://registry.terraform.io/providers/oracle/oci/latest/docs). Set the attribute.", cond.arg),
+                            );
+                            continue;
+                        }
+                        rules::Value::Unknown => {
+                            // Counting or not hangs on it: defer the count.
+                            let why = w.map(|w| Why {
+                                error: w.error,
+                                text: format!(
+                                    "whether it is {}: {} {}",
+                                    cond.value, cond.arg, w.text
+                                )
                                 .into(),
-                        };
-                        sites.attr("gb", block.clone(), Some(why));
-                        u.allocation.object_storage.push(ObjectStorage {
-                            label,
-                            gb: rules::Value::Unknown,
-                            count,
-                        });
-                    }
-                    ItemKind::CustomImage => {
-                        sites.attr("size_gb", block.clone(), None);
-                        u.allocation.custom_images.push(CustomImage {
-                            label,
-                            size_gb: rules::Value::Absent,
-                            count,
-                        });
-                    }
-                    ItemKind::BudgetAlert => {
-                        let (threshold, s, w) = budget_threshold(&r, &mut u, &v);
-                        sites.attr("threshold_usd", s, w);
-                        // An alert rule per instance; count 0 or unknown is stated, not multiplied.
-                        match (&count, &count_why) {
-                            (rules::Value::Known(n), _) if *n == 0.0 => continue,
-                            (rules::Value::Unknown, Some(why)) => {
-                                let site = count_site(&v, &inst, &address);
-                                u.defer(
-                                    site,
-                                    &[LimitKey::BudgetAlertMaxUsd],
-                                    super::unit::unknown_sentence(why),
-                                );
-                            }
-                            _ => {}
-                        }
-                        u.allocation
-                            .budget_alerts
-                            .get_or_insert_with(Vec::new)
-                            .push(BudgetAlert {
-                                label,
-                                threshold_usd: threshold,
                             });
-                    }
-                    counted => {
-                        if let Some(list) = counted_list(&mut u.allocation, counted) {
-                            list.push(Counted { label, count });
+                            sites.attr("count", s, why);
+                            count = rules::Value::Unknown;
                         }
                     }
                 }
+                if kind == ItemKind::BudgetAlert {
+                    // An alert rule per instance; count 0 or unknown is stated, not multiplied.
+                    match (&count, &count_why) {
+                        (rules::Value::Known(n), _) if *n == 0.0 => continue,
+                        (rules::Value::Unknown, Some(why)) => {
+                            let site = count_site(&v, &inst, &address);
+                            u.defer(
+                                site,
+                                &[LimitKey::BudgetAlertMaxUsd],
+                                super::unit::unknown_sentence(why),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                let mut values = Vec::new();
+                for f in rules::fields(kind) {
+                    if f.name == "count" {
+                        values.push(FieldValue::Number(count.clone()));
+                        continue;
+                    }
+                    let (value, s, w) = oci_field(&r, &mut u, &v, &block, row, *f);
+                    sites.attr(f.name, s, w);
+                    values.push(value);
+                }
+                let index = push_read(&mut u.allocation, kind, label, values);
                 u.items.insert((kind, index), sites);
             }
         }
@@ -545,6 +403,94 @@ fn resources_unit(root: &Module) -> Unit {
         u.allocation.budget_alerts.get_or_insert_with(Vec::new);
     }
     u
+}
+
+// One field of an OCI resource's item, from the arguments the table names for it: the first
+// one set, in the field's unit. Unset, it is absent (OCI's default), or unknown where the
+// table says the value exists but is not in configuration.
+fn oci_field(
+    r: &Reader,
+    u: &mut Unit,
+    v: &View,
+    block: &Site,
+    row: &OciResource,
+    f: Field,
+) -> (FieldValue, Site, Option<Why>) {
+    let mut first = None;
+    for arg in row.args_for(f.name) {
+        let got = oci_arg(r, u, v, block, arg, f.text);
+        if !matches!(
+            got.0,
+            FieldValue::Number(rules::Value::Absent) | FieldValue::Text(rules::Value::Absent)
+        ) {
+            return got;
+        }
+        first.get_or_insert(got);
+    }
+    if let Some(why) = row.args_for(f.name).next().and_then(|a| a.unset) {
+        let why = Why {
+            error: false,
+            text: why.into(),
+        };
+        return (
+            FieldValue::Number(rules::Value::Unknown),
+            block.clone(),
+            Some(why),
+        );
+    }
+    first.unwrap_or_else(|| {
+        let absent = if f.text {
+            FieldValue::Text(rules::Value::Absent)
+        } else {
+            FieldValue::Number(rules::Value::Absent)
+        };
+        (absent, block.clone(), None)
+    })
+}
+
+// One argument the table names (`size_in_gbs`, `shape_config.ocpus`), converted.
+fn oci_arg(
+    r: &Reader,
+    u: &mut Unit,
+    v: &View,
+    block: &Site,
+    arg: &Arg,
+    text: bool,
+) -> (FieldValue, Site, Option<Why>) {
+    if arg.conversion == Conversion::BudgetThreshold {
+        let (q, s, w) = budget_threshold(r, u, v);
+        return (FieldValue::Number(q), s, w);
+    }
+    let nested;
+    let (view, prefix, name) = match arg.nested() {
+        Some((nested_block, name)) => {
+            nested = v.nested(r.m, nested_block);
+            (nested.first(), nested_block, name)
+        }
+        None => (Some(v), "", arg.path),
+    };
+    if text {
+        return match view {
+            Some(view) => {
+                let (t, s, w) = r.text(u, view, name);
+                (FieldValue::Text(t), s, w)
+            }
+            None => (
+                FieldValue::Text(rules::Value::Absent),
+                Site {
+                    attr: Some(arg.path.into()),
+                    ..block.clone()
+                },
+                None,
+            ),
+        };
+    }
+    let (q, s, w) = r.num(u, view, block, prefix, name);
+    let q = match (q, arg.conversion) {
+        (rules::Value::Known(x), Conversion::Times(k)) => rules::Value::Known(x * k),
+        (q, _) => q,
+    };
+    (FieldValue::Number(q), s, w)
 }
 
 // An alert's threshold in dollars: ABSOLUTE as given; PERCENTAGE of the budget it refers to,
@@ -755,18 +701,17 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
             }
         }
 
-        for (kind, singular, _) in ITEM_NAMES {
+        for spec in rules::ITEMS {
             let item_schema = schema
                 .block
                 .blocks
                 .iter()
-                .find(|b| b.type_name == *singular)
+                .find(|b| b.type_name == spec.block)
                 .map(|b| &b.block);
-            for view in v.nested(m, singular) {
+            for view in v.nested(m, spec.block) {
                 if let Some(s) = item_schema {
                     schema_errors(&mut u, &view, s, &address, false);
                 }
-                let index = next_index(&u.allocation, *kind);
                 let block = Site {
                     loc: view.loc.clone(),
                     address: address.as_str().into(),
@@ -777,85 +722,23 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
                     Val::Str(s) => Some(s),
                     _ => None,
                 };
-                let num = |u: &mut Unit, sites: &mut ItemSites, attr: &'static str| {
-                    let (q, s, w) = r.num(u, Some(&view), &block, "", attr);
-                    sites.attr(attr, s, w);
-                    q
-                };
-                let count = if *kind == ItemKind::BudgetAlert {
-                    rules::Value::Absent
-                } else {
-                    num(&mut u, &mut sites, "count")
-                };
-                match kind {
-                    ItemKind::Instance => {
-                        let ocpus = num(&mut u, &mut sites, "ocpus");
-                        let memory_gb = num(&mut u, &mut sites, "memory_gb");
-                        let boot_volume_gb = num(&mut u, &mut sites, "boot_volume_gb");
-                        let (shape, s, w) = r.text(&mut u, &view, "shape");
-                        sites.attr("shape", s, w);
-                        u.allocation.instances.push(rules::Instance {
-                            label: name,
-                            shape,
-                            ocpus,
-                            memory_gb,
-                            boot_volume_gb,
-                            count,
-                        });
-                    }
-                    ItemKind::BlockVolume => {
-                        let size_gb = num(&mut u, &mut sites, "size_gb");
-                        u.allocation.block_volumes.push(BlockVolume {
-                            label: name,
-                            size_gb,
-                            count,
-                        });
-                    }
-                    ItemKind::LoadBalancer => {
-                        let min_bandwidth_mbps = num(&mut u, &mut sites, "min_bandwidth_mbps");
-                        let max_bandwidth_mbps = num(&mut u, &mut sites, "max_bandwidth_mbps");
-                        let (shape, s, w) = r.text(&mut u, &view, "shape");
-                        sites.attr("shape", s, w);
-                        u.allocation.load_balancers.push(LoadBalancer {
-                            label: name,
-                            shape,
-                            min_bandwidth_mbps,
-                            max_bandwidth_mbps,
-                            count,
-                        });
-                    }
-                    ItemKind::ObjectStorage => {
-                        let gb = num(&mut u, &mut sites, "gb");
-                        u.allocation.object_storage.push(ObjectStorage {
-                            label: name,
-                            gb,
-                            count,
-                        });
-                    }
-                    ItemKind::CustomImage => {
-                        let size_gb = num(&mut u, &mut sites, "size_gb");
-                        u.allocation.custom_images.push(CustomImage {
-                            label: name,
-                            size_gb,
-                            count,
-                        });
-                    }
-                    ItemKind::BudgetAlert => {
-                        let threshold_usd = num(&mut u, &mut sites, "threshold_usd");
-                        u.allocation
-                            .budget_alerts
-                            .get_or_insert_with(Vec::new)
-                            .push(BudgetAlert {
-                                label: name,
-                                threshold_usd,
-                            });
-                    }
-                    _ => continue,
+                let mut values = Vec::with_capacity(spec.fields.len());
+                for f in spec.fields {
+                    let (q, s, w) = if f.text {
+                        let (t, s, w) = r.text(&mut u, &view, f.name);
+                        (FieldValue::Text(t), s, w)
+                    } else {
+                        let (q, s, w) = r.num(&mut u, Some(&view), &block, "", f.name);
+                        (FieldValue::Number(q), s, w)
+                    };
+                    sites.attr(f.name, s, w);
+                    values.push(q);
                 }
-                u.items.insert((*kind, index), sites);
+                let index = push_read(&mut u.allocation, spec.kind, name, values);
+                u.items.insert((spec.kind, index), sites);
             }
         }
-        for kind in COUNTED {
+        for kind in rules::COUNTED {
             let field = kind.field();
             if v.attr(field).is_none() {
                 continue;
@@ -871,7 +754,7 @@ pub fn data_units(m: &Module, blk: &Blk, schema: &Schema) -> Vec<Unit> {
             }
             let mut sites = ItemSites::new(block);
             sites.attr("count", s, w);
-            if let Some(list) = counted_list(&mut u.allocation, *kind) {
+            if let Some(list) = u.allocation.counted_mut(*kind) {
                 list.push(Counted {
                     label: None,
                     count: n,

@@ -72,6 +72,61 @@ fn arity(name: &str, args: &[Val], min: usize, max: usize) -> Result<(), Val> {
     Ok(())
 }
 
+/// Every built-in function evaluated here; any other name gives an unknown naming it.
+pub const BUILTINS: &[&str] = &[
+    "abs",
+    "ceil",
+    "floor",
+    "signum",
+    "pow",
+    "max",
+    "min",
+    "sum",
+    "parseint",
+    "tonumber",
+    "tostring",
+    "tobool",
+    "tolist",
+    "toset",
+    "distinct",
+    "tomap",
+    "length",
+    "lookup",
+    "element",
+    "index",
+    "concat",
+    "flatten",
+    "keys",
+    "values",
+    "merge",
+    "zipmap",
+    "contains",
+    "coalesce",
+    "coalescelist",
+    "compact",
+    "range",
+    "slice",
+    "reverse",
+    "sort",
+    "one",
+    "alltrue",
+    "anytrue",
+    "upper",
+    "lower",
+    "trimspace",
+    "chomp",
+    "trimprefix",
+    "trimsuffix",
+    "startswith",
+    "endswith",
+    "strcontains",
+    "replace",
+    "split",
+    "join",
+    "substr",
+    "format",
+];
+
 /// Calls a function by name (`namespace` is empty for built-ins).
 pub fn call(namespace: &[&str], name: &str, args: Vec<Val>) -> Val {
     let result = if namespace.is_empty() {
@@ -135,9 +190,9 @@ fn builtin(name: &str, args: &[Val]) -> Result<Val, Val> {
                     "parseint() base must be a whole number from 2 to 62",
                 ));
             }
-            i64::from_str_radix(s.trim(), base as u32)
-                .map(|n| Val::Num(n as f64))
-                .map_err(|_| Val::error(format!("parseint(): {s:?} is not a base-{base} number")))
+            parse_int(&s, base as u32)
+                .map(Val::Num)
+                .ok_or_else(|| Val::error(format!("parseint(): {s:?} is not a base-{base} number")))
         }
         "tonumber" => {
             arity(name, args, 1, 1)?;
@@ -483,11 +538,12 @@ fn builtin(name: &str, args: &[Val]) -> Result<Val, Val> {
             if off < 0.0 || off.fract() != 0.0 || len.fract() != 0.0 {
                 return Err(Val::unknown("substr() with these offsets is not evaluated"));
             }
+            // Casts saturate, and the sum too: a length past the string is the rest of it.
             let start = (off as usize).min(s.len());
             let end = if len < 0.0 {
                 s.len()
             } else {
-                (start + len as usize).min(s.len())
+                start.saturating_add(len as usize).min(s.len())
             };
             Ok(Val::Str(s[start..end].iter().collect()))
         }
@@ -499,6 +555,36 @@ fn builtin(name: &str, args: &[Val]) -> Result<Val, Val> {
             "`{name}()` is not evaluated by freetier check"
         ))),
     }
+}
+
+// An integer in `base` (2 to 62) as Terraform's parseint reads it (Go's `big.Int.SetString`,
+// https://pkg.go.dev/math/big#Int.SetString): an optional sign, then digits 0-9, a-z, A-Z;
+// letters are case-insensitive up to base 36, and above it `A`-`Z` are 36 to 61. `None` when
+// a character is not a digit of the base. Past 2^53 the result is the nearest f64.
+fn parse_int(s: &str, base: u32) -> Option<f64> {
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n = 0.0_f64;
+    for c in digits.bytes() {
+        let d = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'a'..=b'z' => u32::from(c - b'a') + 10,
+            b'A'..=b'Z' if base <= 36 => u32::from(c - b'A') + 10,
+            b'A'..=b'Z' => u32::from(c - b'A') + 36,
+            _ => return None,
+        };
+        if d >= base {
+            return None;
+        }
+        n = n * f64::from(base) + f64::from(d);
+    }
+    Some(if negative { -n } else { n })
 }
 
 // `format` with the verbs stacks use for names: %s, %d, %v, %%; others are not guessed.
@@ -583,4 +669,168 @@ fn ampere_layout(args: &[Val]) -> Result<Val, Val> {
             Val::List(layout.notes.iter().map(|n| Val::Str(n.clone())).collect()),
         ),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn s(v: &str) -> Val {
+        Val::Str(v.into())
+    }
+
+    #[test]
+    fn functions_answer_odd_arguments_with_a_value_or_an_error() {
+        // (name, function, arguments, the expected result; None: an error value)
+        let cases: &[(&str, &str, Vec<Val>, Option<Val>)] = &[
+            (
+                "parseint base 62 uppercase",
+                "parseint",
+                vec![s("Z"), Val::Num(62.0)],
+                Some(Val::Num(61.0)),
+            ),
+            (
+                "parseint base 62 lowercase",
+                "parseint",
+                vec![s("z"), Val::Num(62.0)],
+                Some(Val::Num(35.0)),
+            ),
+            (
+                "parseint base 37",
+                "parseint",
+                vec![s("10"), Val::Num(37.0)],
+                Some(Val::Num(37.0)),
+            ),
+            (
+                "parseint base 16 either case",
+                "parseint",
+                vec![s("fF"), Val::Num(16.0)],
+                Some(Val::Num(255.0)),
+            ),
+            (
+                "parseint negative",
+                "parseint",
+                vec![s("-101"), Val::Num(2.0)],
+                Some(Val::Num(-5.0)),
+            ),
+            (
+                "parseint digit past the base",
+                "parseint",
+                vec![s("2"), Val::Num(2.0)],
+                None,
+            ),
+            (
+                "parseint sign alone",
+                "parseint",
+                vec![s("-"), Val::Num(10.0)],
+                None,
+            ),
+            (
+                "parseint base 63",
+                "parseint",
+                vec![s("1"), Val::Num(63.0)],
+                None,
+            ),
+            (
+                "parseint base NaN",
+                "parseint",
+                vec![s("1"), Val::Num(f64::NAN)],
+                None,
+            ),
+            (
+                "substr huge length",
+                "substr",
+                vec![s("abc"), Val::Num(1.0), Val::Num(1e300)],
+                Some(s("bc")),
+            ),
+            (
+                "substr usize::MAX length",
+                "substr",
+                vec![s("abc"), Val::Num(0.0), Val::Num(18446744073709551615.0)],
+                Some(s("abc")),
+            ),
+            (
+                "substr huge offset",
+                "substr",
+                vec![s("abc"), Val::Num(1e300), Val::Num(1e300)],
+                Some(s("")),
+            ),
+            (
+                "substr negative length",
+                "substr",
+                vec![s("abc"), Val::Num(1.0), Val::Num(-1.0)],
+                Some(s("bc")),
+            ),
+        ];
+        for (case, name, args, want) in cases {
+            let got = call(&[], name, args.clone());
+            match want {
+                Some(want) => assert_eq!(&got, want, "{case}"),
+                None => assert!(
+                    matches!(&got, Val::Unknown(w) if w.error),
+                    "{case}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn every_builtin_is_evaluated() {
+        for name in BUILTINS {
+            let got = call(&[], name, Vec::new());
+            assert!(
+                !matches!(&got, Val::Unknown(w) if w.text.contains("not evaluated by")),
+                "{name}: {got:?}"
+            );
+        }
+    }
+
+    fn val() -> impl Strategy<Value = Val> {
+        let num = prop_oneof![
+            any::<f64>(),
+            -3.0..70.0f64,
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(1e300),
+            Just(18446744073709551615.0),
+            (-5i32..70).prop_map(f64::from),
+        ];
+        let leaf = prop_oneof![
+            1 => Just(Val::Null),
+            1 => any::<bool>().prop_map(Val::Bool),
+            4 => num.prop_map(Val::Num),
+            3 => "[-+0-9a-zA-Z%/ é\\n]{0,8}".prop_map(Val::Str),
+            1 => Just(Val::unknown("not known")),
+            1 => Just(Val::error("failed")),
+        ];
+        // Mostly scalars at the top, where most functions want them.
+        let nested = leaf.clone().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Val::List),
+                prop::collection::btree_map("[a-c]{1,2}", inner, 0..4).prop_map(Val::Map),
+            ]
+        });
+        prop_oneof![3 => leaf, 1 => nested]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        // Whatever the arguments, every function (and the provider's) returns a value: none
+        // panics. Errors come back as error values, which the report turns into diagnostics.
+        #[test]
+        fn no_function_panics_on_any_arguments(args in prop::collection::vec(val(), 0..5)) {
+            let every = BUILTINS
+                .iter()
+                .map(|name| (&[][..], *name))
+                .chain([(&["provider", "freetier"][..], "ampere_layout"), (&[][..], "nope")]);
+            for (namespace, name) in every {
+                // Each function on every prefix of the arguments: each arity gets its turn.
+                for n in 0..=args.len() {
+                    let _ = call(namespace, name, args[..n].to_vec());
+                }
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //!   modules) with hcl-rs, the variables' defaults and `.tfvars`, the locals, and evaluates
 //!   what is statically known (literals, variables, locals, operators, `for` expressions,
 //!   common functions, `count` / `for_each` and `dynamic` blocks over known values). It totals
-//!   the OCI resources the free tier limits ([`collect::OCI_TYPES`]) and checks each
+//!   the OCI resources the free tier limits ([`crate::rules::OCI_RESOURCES`]) and checks each
 //!   `data "freetier_allocation"` on its own, read exactly as the provider reads it, so the two
 //!   can be compared on shared fixtures.
 //! - `--plan plan.json` reads `terraform show -json plan.tfplan` instead ([`plan`]).
@@ -40,8 +40,9 @@
 //! allocations), `plan` (plan JSON to allocations), `unit` (allocation + sites → findings),
 //! `output` (text and JSON).
 //!
-//! Imports the pure `rules`, and from `provider` only the allocation data source's names and
-//! schema (so the CLI reads `freetier_allocation` with the provider's own argument names). It
+//! Imports the pure `rules` (its mapping table says which OCI resources count and how
+//! `freetier_allocation` is spelled, for the provider and this command alike), and from
+//! `provider` only the allocation data source's schema (for Terraform's own schema errors). It
 //! imports nothing from `plugin`, `tfplugin5` or the framework's runtime.
 
 mod args;
@@ -49,7 +50,6 @@ mod collect;
 mod config;
 mod eval;
 mod funcs;
-mod json;
 mod output;
 mod plan;
 mod types;
@@ -78,10 +78,7 @@ pub fn run(args: &[String], stdout: &mut dyn Write, stderr: &mut dyn Write) -> i
     match result {
         Ok(code) => code,
         Err(_) => {
-            let _ = writeln!(
-                stderr,
-                "freetier check: internal error (a bug, not your configuration); please report it"
-            );
+            let _ = writeln!(stderr, "freetier check: {INTERNAL}");
             EXIT_USAGE
         }
     }
@@ -139,9 +136,21 @@ fn run_inner(args: &[String], stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     }
 }
 
+/// Every built-in Terraform function `freetier check` evaluates (any other is reported as not
+/// known before plan).
+pub const FUNCTIONS: &[&str] = funcs::BUILTINS;
+
+/// The message of a bug: what `check` and `run` say instead of panicking.
+const INTERNAL: &str = "internal error (a bug, not your configuration); please report it";
+
 /// Checks what the options name: the outcome, or the one message saying why it could not be
-/// read.
+/// read. Never panics: a bug is reported as an internal error.
 pub fn check(opts: &Options) -> Result<Outcome, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_inner(opts)))
+        .unwrap_or_else(|_| Err(INTERNAL.to_owned()))
+}
+
+fn check_inner(opts: &Options) -> Result<Outcome, String> {
     let units = match &opts.plan {
         Some(file) => {
             let text = std::fs::read_to_string(file)

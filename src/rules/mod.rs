@@ -38,6 +38,14 @@
 //!   its `Display` is the attribute path (`instances[2].ocpus`), which the provider turns into
 //!   a diagnostic path and the CLI maps to file:line.
 //!
+//! # How configuration counts (`mapping.rs`)
+//!
+//! - [`OCI_RESOURCES`]: each OCI resource type the free tier limits, the [`ItemKind`] it is,
+//!   and where each field of the item sits among its arguments ([`oci_resource`]`(ty)`).
+//! - [`ITEMS`] and [`COUNTED`]: how `freetier_allocation` spells each list and its fields.
+//! - [`Allocation::push_item`]`(kind, label, read)`: any item from a reader's values by name.
+//!   The provider, `freetier check` on `.tf` files and on plan JSON all read through these.
+//!
 //! # Laying out A1 nodes (`layout.rs`)
 //!
 //! - [`ampere_layout`]`(tier, nodes, boot_gb: Option<f64>) -> Result<Layout, LayoutError>`:
@@ -65,6 +73,7 @@ mod allocation;
 mod check;
 mod compute;
 mod layout;
+mod mapping;
 mod report;
 mod services;
 mod tiers;
@@ -78,6 +87,10 @@ pub use allocation::{
 };
 pub use check::{check, violations, MAX_INPUT};
 pub use layout::{ampere_layout, Layout, LayoutBastion, LayoutError, LayoutNode};
+pub use mapping::{
+    fields, item_spec, oci_resource, Arg, Conversion, CountsIf, Field, FieldValue, ItemSpec,
+    OciResource, COUNTED, COUNT_FIELDS, ITEMS, OCI_RESOURCES,
+};
 pub use report::{
     Deferral, EffectiveInstance, ItemKind, Report, RuleId, Severity, Subject, Total, Violation,
 };
