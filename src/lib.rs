@@ -3,9 +3,11 @@
 //!
 //! Layers, imports flowing one way: `plugin` (go-plugin host) → `tfplugin5` (wire adapter) →
 //! `framework` (values, schema, plan rules; knows nothing of freetier) ← `provider`
-//! (resources, data sources, functions) → `rules` (the pure free-tier rulebook).
+//! (resources, data sources, functions) → `rules` (the pure free-tier rulebook) and `clients`
+//! (SSH, Proxmox VE; they know nothing of Terraform).
 
 pub mod check;
+pub mod clients;
 pub mod framework;
 pub mod lab;
 pub mod plugin;
