@@ -82,7 +82,8 @@ fn node_type() -> Value {
         "ocpus": "number",
         "memory_gb": "number",
         "boot_gb": "number",
-        "osd_gb": "number"
+        "osd_gb": "number",
+        "ssh_host_key": "string"
     }])
 }
 
@@ -103,7 +104,9 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
                 "ocpus": h.layout.ocpus,
                 "memory_gb": h.layout.memory_gb,
                 "boot_gb": h.layout.boot_gb,
-                "osd_gb": h.layout.osd_gb
+                "osd_gb": h.layout.osd_gb,
+                // The public half of the host key Layer 1 hands to cloud-init, for pinning.
+                "ssh_host_key": keys::public_line(&h.host_key)
             })
         })
         .collect();
@@ -114,7 +117,8 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
         "public_ip": bastion_ip,
         "private_ip": bastion_ip,
         "ssh_user": "root",
-        "ssh_port": inner.bastion.as_ref().map(|b| b.ssh_port).unwrap_or(super::net::SSH_PORT)
+        "ssh_port": inner.bastion.as_ref().map(|b| b.ssh_port).unwrap_or(super::net::SSH_PORT),
+        "ssh_host_key": inner.bastion.as_ref().map(|b| keys::public_line(&b.host_key)).unwrap_or_default()
     });
     // The lab's subnet is its loopback /24, so a `pveceph init --network` taken from this
     // output contains the hosts' addresses.
@@ -136,7 +140,8 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
                 "public_ip": "string",
                 "private_ip": "string",
                 "ssh_user": "string",
-                "ssh_port": "number"
+                "ssh_port": "number",
+                "ssh_host_key": "string"
             }]},
             "network": {"value": network, "type": ["object", {"vcn_cidr": "string", "subnet_cidr": "string"}]},
             // The lab has no network load balancer: the bastion's address stands in for its

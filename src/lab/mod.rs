@@ -161,6 +161,17 @@ pub(crate) struct LabInner {
 }
 
 impl LabInner {
+    /// Whether `password` is root's on node `node` (the lab's initial one until `chpasswd`).
+    pub(crate) fn root_password_ok(&self, node: usize, password: &str) -> bool {
+        let w = self.world();
+        let current = w
+            .nodes
+            .get(node)
+            .and_then(|n| n.root_password.clone())
+            .unwrap_or_else(|| self.secrets.root_password.clone());
+        password == current
+    }
+
     /// `IP:PORT` of the lab's file server (on the bastion address).
     pub(crate) fn files_addr(&self) -> String {
         let o = self.base.octets();

@@ -376,6 +376,30 @@ pub(crate) fn write_state_files(inner: &LabInner, dir: &Path) -> Result<(), LabE
     let p = dir.join("oci.tfstate");
     let text = serde_json::to_string_pretty(&layer1::tfstate(inner)).unwrap_or_default();
     write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
+    // What terraform/proxmox needs beyond Layer 1's state: where that state is, and the key.
+    let p = dir.join("proxmox.tfvars");
+    let abs = |f: &str| {
+        let p = dir.join(f);
+        std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+    };
+    let key = inner
+        .secrets
+        .client_key_path
+        .as_ref()
+        .map(|k| {
+            std::fs::canonicalize(k)
+                .unwrap_or(k.clone())
+                .display()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let text = format!(
+        "# Written by `freetier lab up`: terraform -chdir=terraform/proxmox apply -var-file={}\noci_state_path       = {:?}\nssh_private_key_path = {:?}\n",
+        abs("proxmox.tfvars"),
+        abs("oci.tfstate"),
+        key
+    );
+    write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
     Ok(())
 }
 
@@ -440,6 +464,7 @@ fn initial_node(h: &HostSpec, size: &layer1::NodeSize) -> world::Node {
         memory_gb: size.memory_gb,
         next_pid: 1000 + (keys::random_u64() % 50_000) as u32,
         tls_fingerprint: h.tls_identity().map(|t| t.fingerprint).unwrap_or_default(),
+        root_password: None,
         bootid: keys::random_u64(),
     }
 }

@@ -363,7 +363,7 @@ async fn join(ctx: &Ctx, host: &str, a: &Args, p: &mut Proc) -> Result<(), Strin
                 }
             }
         }
-        if password != ctx.lab.secrets.root_password {
+        if !ctx.lab.root_password_ok(target, &password) {
             ctx.lab.pause("api.unauthorized", 1.0).await;
             return Err("401 authentication failure".into());
         }

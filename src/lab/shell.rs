@@ -144,6 +144,8 @@ pub(crate) struct Proc {
     pub(crate) interactive: bool,
     /// `$?`.
     last_status: i32,
+    /// `$$`: this shell's (emulated) process id.
+    pub(crate) shell_pid: u32,
 }
 
 impl Proc {
@@ -162,6 +164,8 @@ impl Proc {
             tty,
             interactive,
             last_status: 0,
+            // A plausible sshd-spawned shell pid; the lab runs no real processes.
+            shell_pid: 2000 + (super::keys::random_u64() % 30_000) as u32,
         }
     }
 
@@ -255,6 +259,8 @@ enum Tok {
 
 /// Marks `$?` in a word; replaced with the last status when the command runs.
 const LAST_STATUS: char = '\u{1}';
+/// Marks `$$` in a word; replaced with the shell's process id when the command runs.
+const SHELL_PID: char = '\u{2}';
 
 /// The login environment of root on the hosts; unknown variables expand to nothing, as in bash.
 fn env_var(name: &str) -> &'static str {
@@ -305,6 +311,10 @@ fn expand(
                 }
             }
             cur.push_str(env_var(&name));
+        }
+        Some('$') => {
+            chars.next();
+            cur.push(SHELL_PID);
         }
         Some('(') => return Err("command substitution $(...) is not emulated by the lab".into()),
         _ => cur.push('$'),
@@ -553,9 +563,10 @@ async fn run_simple(ctx: &Ctx, words: Vec<(String, bool)>, p: &mut Proc) -> i32 
     // Redirections the lab understands; everything else is a plain word.
     let (saved_out, saved_err) = (p.out_to, p.err_to);
     let last = p.last_status.to_string();
+    let pid = p.shell_pid.to_string();
     let words: Vec<(String, bool)> = words
         .into_iter()
-        .map(|(w, q)| (w.replace(LAST_STATUS, &last), q))
+        .map(|(w, q)| (w.replace(LAST_STATUS, &last).replace(SHELL_PID, &pid), q))
         .collect();
     let mut args: Vec<String> = Vec::new();
     let mut i = 0;
@@ -729,6 +740,43 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
                 & 0xff
                 | EXIT_FLAG
         }
+        // bash's builtin: `%s` and `%d` take the arguments in turn, `\n` `\t` `\\` escape.
+        "printf" => {
+            let Some(format) = rest.first() else {
+                p.err("printf: usage: printf [-v var] format [arguments]\n");
+                return 2;
+            };
+            let mut args = rest[1..].iter();
+            let mut out = String::new();
+            let mut chars = format.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '%' => match chars.next() {
+                        Some('s') | Some('d') => {
+                            out.push_str(args.next().map(String::as_str).unwrap_or(""))
+                        }
+                        Some('%') => out.push('%'),
+                        Some(o) => {
+                            out.push('%');
+                            out.push(o);
+                        }
+                        None => out.push('%'),
+                    },
+                    '\\' => match chars.next() {
+                        Some('n') => out.push('\n'),
+                        Some('t') => out.push('\t'),
+                        Some(o) => out.push(o),
+                        None => out.push('\\'),
+                    },
+                    c => out.push(c),
+                }
+            }
+            p.out(&out);
+            0
+        }
+        // The lab's commands are not processes: a signal to a process group finds none
+        // running once its channel is gone, as after a real command has ended.
+        "kill" => 0,
         "echo" => {
             let (newline, words) = match rest.first().map(String::as_str) {
                 Some("-n") => (false, &rest[1..]),
@@ -826,6 +874,7 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
         "partx" | "partprobe" if on_node.is_some() => {
             super::disks::reread(ctx, &name, rest, p).await
         }
+        "chpasswd" => chpasswd(ctx, p).await,
         "pvesh" if on_node.is_some() => super::pve_cli::pvesh(ctx, rest, p).await,
         "qm" if on_node.is_some() => super::pve_cli::qm(ctx, rest, p).await,
         "corosync-qnetd-tool" if on_node.is_none() && ctx.lab.world().bastion.qnetd_installed => {
@@ -855,6 +904,30 @@ pub(crate) const PVE_RELEASE: &str = "9.1";
 /// Repository id shown by `/version` and `pveversion` (lab value).
 pub(crate) const PVE_REPOID: &str = "9d436f37a0ac4172";
 const KERNEL: &str = "6.17.2-1-pve";
+
+/// `chpasswd` (shadow-utils): `USER:PASSWORD` lines on stdin; the lab keeps root's.
+async fn chpasswd(ctx: &Ctx, p: &mut Proc) -> i32 {
+    let input = String::from_utf8_lossy(&p.stdin.read_all().await).to_string();
+    for (n, line) in input.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let Some((user, password)) = line.split_once(':') else {
+            p.err(&format!("chpasswd: line {}: missing new password\n", n + 1));
+            return 1;
+        };
+        if user != "root" {
+            p.err(&format!(
+                "chpasswd: line {}: user '{user}' does not exist\n",
+                n + 1
+            ));
+            return 1;
+        }
+        if let HostRef::Node(i) = ctx.host {
+            if let Some(node) = ctx.lab.world().nodes.get_mut(i) {
+                node.root_password = Some(password.to_string());
+            }
+        }
+    }
+    0
+}
 
 fn host_ip(ctx: &Ctx) -> String {
     match ctx.host {
@@ -1042,6 +1115,14 @@ fn file_content(ctx: &Ctx, path: &str) -> Option<String> {
                 return None;
             };
             super::pvecm::corosync_conf(&ctx.lab, i)
+        }
+        // The node's API certificate (pve-cluster `Cluster/Setup.pm` `gen_pve_ssl_cert`),
+        // replaced when the node joins a cluster.
+        "/etc/pve/local/pve-ssl.pem" => {
+            let HostRef::Node(i) = ctx.host else {
+                return None;
+            };
+            ctx.lab.hosts.get(i)?.tls_identity().map(|t| t.cert_pem())
         }
         "/etc/pve/ceph.conf" | "/etc/ceph/ceph.conf" => {
             let HostRef::Node(i) = ctx.host else {

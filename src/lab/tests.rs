@@ -1350,3 +1350,28 @@ async fn task_status_goes_from_running_to_stopped() {
     );
     lab.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn the_shell_has_the_bash_builtins_clients_wrap_commands_in() {
+    // bash(1): `$$` is the shell's pid, `printf` a builtin, `exec` replaces the shell. A
+    // client that records the pid to signal the command's group later sends exactly this.
+    let (lab, st) = lab().await;
+    let out = testkit::ssh(
+        &st,
+        "ampere-1",
+        "printf 'freetier-ssh-pid=%s\\n' \"$$\" >&2; exec sh -c 'echo hi; exit 3'",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(3), "hi\n"),
+        "{out:?}"
+    );
+    let pid = out
+        .stderr
+        .strip_prefix("freetier-ssh-pid=")
+        .and_then(|r| r.trim_end().parse::<u32>().ok());
+    assert!(pid.is_some_and(|p| p > 1), "{out:?}");
+    lab.stop().await.expect("stop");
+}

@@ -201,6 +201,8 @@ pub(crate) struct Node {
     pub(crate) next_pid: u32,
     pub(crate) tls_fingerprint: String,
     pub(crate) bootid: u64,
+    /// root's password when `chpasswd` changed it from the lab's initial one.
+    pub(crate) root_password: Option<String>,
 }
 
 /// The bastion micro host.

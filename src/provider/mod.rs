@@ -48,7 +48,10 @@ impl Provider for FreetierProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(resources::age_key::AgeKey)]
+        vec![
+            Arc::new(resources::age_key::AgeKey),
+            Arc::new(resources::proxmox_cluster::ProxmoxCluster),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
@@ -63,5 +66,23 @@ impl Provider for FreetierProvider {
             Arc::new(functions::ampere_layout::AmpereLayout),
             Arc::new(functions::violations::Violations),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_schema_passes_schema_validation() {
+        let p = FreetierProvider;
+        let mut problems = p.schema().block.validate("provider.");
+        for r in p.resources() {
+            problems.extend(r.schema().block.validate(&format!("{}.", r.type_name())));
+        }
+        for d in p.data_sources() {
+            problems.extend(d.schema().block.validate(&format!("{}.", d.type_name())));
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
