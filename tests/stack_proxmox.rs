@@ -99,6 +99,49 @@ fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
         if destroy.code != 0 || !destroy.text().contains("Proxmox Cluster Left Running") {
             failures.push(format!("[{}] destroy: {}", core.name, destroy.text()));
         }
+        // The cluster still runs: import it back by name and first address, apply (which finds
+        // every step done and adopts it), and the plan is empty again.
+        let first = nodes
+            .first()
+            .and_then(|n| n["address"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let import = wd.run(&[
+            "import",
+            "-no-color",
+            "-input=false",
+            "freetier_proxmox_cluster.this",
+            &format!("freetier@{first}"),
+        ]);
+        if import.code != 0 {
+            failures.push(format!("[{}] import: {}", core.name, import.text()));
+        } else {
+            let adopt = wd.apply();
+            if adopt.code != 0 || adopt.text().contains("pvecm create") {
+                failures.push(format!(
+                    "[{}] apply after import: {}",
+                    core.name,
+                    adopt.text()
+                ));
+            }
+            let plan = wd.plan();
+            if plan.code != 0 {
+                failures.push(format!(
+                    "[{}] plan after import and apply is not empty: {}",
+                    core.name,
+                    plan.text()
+                ));
+            }
+            let trace = lab.trace();
+            let creates = trace.iter().filter(|t| t.op == "ssh:pvecm create").count();
+            let joins = trace.iter().filter(|t| t.op == "ssh:pvecm add").count();
+            if (creates, joins) != (1, 1) {
+                failures.push(format!(
+                    "[{}] {creates} pvecm create and {joins} pvecm add for a 2-node cluster formed once",
+                    core.name
+                ));
+            }
+        }
         rt.block_on(lab.stop()).unwrap();
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -41,7 +41,8 @@ output "pool" {
 
 output "kvm_available" {
   description = "Whether every node has /dev/kvm. OCI A1 VMs have none: Layer 3 then needs cpu_emulation or the instances placement."
-  value       = alltrue([for n in freetier_proxmox_cluster.this.nodes : n.kvm_available])
+  # Null until the cluster has reported its nodes (a fresh import, a create that stopped).
+  value = freetier_proxmox_cluster.this.nodes == null ? null : alltrue([for n in freetier_proxmox_cluster.this.nodes : n.kvm_available])
 }
 
 output "network" {
