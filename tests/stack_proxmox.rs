@@ -5,9 +5,14 @@
 mod support;
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use freetier::lab::{Lab, LabConfig};
+use freetier::lab::{FaultAction, FaultRule, FaultTrigger, Lab, LabConfig};
 use support::*;
+
+/// One lab scenario at a time: the kill test must find only its own provider process.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The layer's files, as a user has them.
 fn layer_files() -> Vec<(String, String)> {
@@ -45,6 +50,7 @@ fn workdir(core: &Core, tfvars: &str) -> Workdir {
 
 #[test]
 fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut failures = Vec::new();
     for core in cores() {
@@ -145,4 +151,129 @@ fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
         rt.block_on(lab.stop()).unwrap();
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How many times the lab saw `op` succeed.
+fn succeeded(lab: &Lab, op: &str) -> usize {
+    lab.trace().iter().filter(|t| t.op == op && t.ok).count()
+}
+
+/// Kills the provider processes Terraform started for `wd` (their path is under it).
+fn kill_providers_of(wd: &Workdir) -> usize {
+    let mark = wd.path().display().to_string();
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // Terraform may start it by a relative path: its executable's real path says where.
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let exe = exe.display().to_string();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        let ours = exe.contains(&mark) || cwd.display().to_string().contains(&mark);
+        if exe.contains("terraform-provider-freetier") && ours {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            killed += 1;
+        }
+    }
+    killed
+}
+
+#[test]
+fn layer2_resumes_after_faults_without_a_second_create_or_join() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let core = cores().pop().expect("a core");
+    let start = |faults: Vec<FaultRule>| {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = rt
+            .block_on(Lab::start(LabConfig {
+                time_scale: 0.0,
+                state_dir: Some(dir.path().to_path_buf()),
+                ..LabConfig::always_free()
+            }))
+            .expect("lab");
+        for f in faults {
+            lab.add_fault(f).expect("fault");
+        }
+        let tfvars = std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap();
+        let wd = workdir(&core, &tfvars);
+        assert_eq!(wd.init().code, 0);
+        (dir, lab, wd)
+    };
+    let once = |op: &str, action: FaultAction| FaultRule {
+        op: op.into(),
+        host: None,
+        action,
+        trigger: FaultTrigger::Nth(1),
+    };
+
+    // The connection drops while the second node joins: the apply fails naming the join,
+    // and the next one joins it, once.
+    let (_d, lab, wd) = start(vec![once("ssh:pvecm add", FaultAction::Drop)]);
+    eprintln!("fault test: a dropped join");
+    let first = wd.apply();
+    assert_ne!(first.code, 0, "the dropped join fails the apply");
+    assert!(first.text().contains("join ampere-2"), "{}", first.text());
+    let second = wd.apply();
+    assert_eq!(second.code, 0, "{}", second.text());
+    assert_eq!(wd.plan().code, 0, "converged");
+    assert_eq!(
+        (
+            succeeded(&lab, "ssh:pvecm create"),
+            succeeded(&lab, "ssh:pvecm add")
+        ),
+        (1, 1)
+    );
+    rt.block_on(lab.stop()).unwrap();
+
+    // `ceph health` fails while Ceph settles: the wait goes on, the apply succeeds.
+    let (_d, lab, wd) = start(vec![once(
+        "ssh:ceph health",
+        FaultAction::Error {
+            message: "Error initializing cluster client: ObjectNotFound('RADOS object not found (error calling conf_read_file)')".into(),
+            code: Some(1),
+        },
+    )]);
+    eprintln!("fault test: ceph health fails once");
+    let apply = wd.apply();
+    assert_eq!(apply.code, 0, "{}", apply.text());
+    assert_eq!(wd.plan().code, 0, "converged");
+    rt.block_on(lab.stop()).unwrap();
+
+    // The provider is killed while a monitor is being created: Terraform records nothing,
+    // and the next apply finds the cluster formed and the joins done.
+    let (_d, lab, wd) = start(vec![once("ssh:pveceph mon create", FaultAction::Hang)]);
+    eprintln!("fault test: the provider is killed");
+    let (killed, first) = std::thread::scope(|s| {
+        let apply = s.spawn(|| wd.apply());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lab.held_calls() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed = kill_providers_of(&wd);
+        if killed == 0 {
+            // Let the apply finish rather than hang the test; the assertion below fails.
+            lab.release_hangs();
+        }
+        (killed, apply.join().unwrap())
+    });
+    assert!(killed >= 1, "a provider process was running");
+    assert_ne!(first.code, 0, "the killed apply fails");
+    lab.release_hangs();
+    lab.clear_faults();
+    let second = wd.apply();
+    assert_eq!(second.code, 0, "{}", second.text());
+    assert_eq!(wd.plan().code, 0, "converged");
+    assert_eq!(
+        (
+            succeeded(&lab, "ssh:pvecm create"),
+            succeeded(&lab, "ssh:pvecm add")
+        ),
+        (1, 1),
+        "no second create, no repeated join"
+    );
+    rt.block_on(lab.stop()).unwrap();
 }

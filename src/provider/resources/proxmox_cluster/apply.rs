@@ -559,7 +559,16 @@ pub async fn form(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<F
 async fn wait_quorum(hosts: &Hosts, first: usize, step: &str, members: usize) -> Step<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
-        let status = hosts.must(first, step, "pvecm status", None).await?;
+        // While corosync settles, `pvecm status` may fail: that is "not yet", until the deadline.
+        let status = match hosts.must(first, step, "pvecm status", None).await {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::Cancelled => return Err(e),
+            Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(defaults::POLL).await;
+                continue;
+            }
+        };
         let nodes = status
             .lines()
             .find_map(|l| l.strip_prefix("Nodes:"))
@@ -657,9 +666,19 @@ async fn wait_health(hosts: &Hosts, first: usize, accepted: &[String]) -> Step<(
     let step = "ceph health";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
-        let out = hosts
+        // A monitor election or a slow mgr makes `ceph health` fail for a while: "not yet".
+        let out = match hosts
             .must(first, step, "ceph health --format json", None)
-            .await?;
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.kind == ErrorKind::Cancelled => return Err(e),
+            Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(defaults::POLL).await;
+                continue;
+            }
+        };
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
         let status = v["status"].as_str().unwrap_or("").to_string();
         let checks: Vec<String> = v["checks"]
