@@ -156,10 +156,14 @@ output "sources" { value = [for l in data.freetier_limits.free.limits : l.source
     let j: serde_json::Value = serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
     assert_eq!(j["free_a1"]["value"], 2);
     assert_eq!(j["payg_a1"]["value"], 4);
-    assert!(!j["sources"]["value"][0]
-        .as_str()
-        .unwrap_or_default()
-        .is_empty());
+    // The source is a page users can open: Oracle's own, and its copy as of the date.
+    let source = j["sources"]["value"][0].as_str().unwrap_or_default();
+    for page in [
+        "https://docs.oracle.com/en-us/iaas/Content/FreeTier/freetier_topic-Always_Free_Resources.htm",
+        "https://web.archive.org/web/20260612144234/",
+    ] {
+        assert!(source.contains(page), "{page} missing: {source}");
+    }
 }
 
 #[test]

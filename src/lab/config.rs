@@ -127,7 +127,8 @@ impl LabConfig {
         if self.hosts > free {
             return Err(LabError::Config(format!(
                 "tier {} has {} free A1 OCPUs and A1 allocates whole OCPUs, so at most {} hosts \
-                 fit (shared/research/oci_policy.md §0.1); use hosts = {} or tier = {}",
+                 fit (https://docs.oracle.com/en-us/iaas/Content/FreeTier/\
+                 freetier_topic-Always_Free_Resources.htm); use hosts = {} or tier = {}",
                 self.tier.as_str(),
                 free,
                 free,
@@ -165,5 +166,32 @@ impl LabConfig {
             r.validate()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_hosts_for_the_tier_says_why_where_and_what_to_do() {
+        let config = LabConfig {
+            hosts: 3,
+            tier: Tier::AlwaysFree,
+            ..LabConfig::for_tests()
+        };
+        let Err(LabError::Config(message)) = config.validate() else {
+            panic!("3 hosts on always_free were accepted");
+        };
+        for want in [
+            "tier always_free has 2 free A1 OCPUs",
+            "at most 2 hosts",
+            "https://docs.oracle.com/en-us/iaas/Content/FreeTier/\
+             freetier_topic-Always_Free_Resources.htm",
+            "use hosts = 2 or tier = pay_as_you_go",
+        ] {
+            assert!(message.contains(want), "{want:?} missing: {message}");
+        }
+        assert!(!message.contains("research"), "{message}");
     }
 }

@@ -26,20 +26,25 @@ pub const MAX_INPUT: f64 = 1e12;
 // Slack for comparing sums of fractional inputs (0.1 + 0.2 style), far below any real unit.
 pub(super) const EPSILON: f64 = 1e-9;
 
-// Source for rules that screen input rather than apply a tier limit.
-const SRC_INPUT: &str = "input screening: OCI sizes and Terraform counts are finite, \
-     non-negative numbers; volumes grow in whole GB (freetier issue, bad input)";
-const SRC_REQUIRED: &str = "required arguments of oracle/terraform-provider-oci \
-     (website/docs/r/core_instance.html.markdown and siblings); flexible shapes need their \
-     shape_config or shape_details (policy §2)";
-pub(super) const SRC_SHAPES: &str =
-    "Oracle Always Free page: free compute is VM.Standard.A1.Flex and \
-     VM.Standard.E2.1.Micro (ripienaar/free-for-dev PR #4476; index id 63306869328) (policy §1.1)";
-pub(super) const SRC_LB_SHAPE: &str =
-    "Oracle Always Free page: the free load balancer is the flexible \
-     shape at 10 Mbps (index id 63306869328); the 10Mbps-Micro shape only for tenancies created \
-     before 2020-12-15, and LimitExceeded lb-10mbps-micro-count otherwise \
-     (oracle-quickstart/oci-cloudnative #230) (policy §1.3)";
+// Sources for rules that screen input rather than apply a tier limit. Like every source, they
+// reach users, so they cite only what users can open.
+pub(super) const SRC_INPUT: &str =
+    "OCI sizes and Terraform counts are finite, non-negative numbers; \
+     volumes are sized in whole GB";
+pub(super) const SRC_REQUIRED: &str =
+    "oracle/terraform-provider-oci, website/docs/r/core_instance.html.\
+     markdown and its siblings: flexible shapes need shape_config or shape_details";
+pub(super) const SRC_SHAPES: &str = concat!(
+    "Oracle's Always Free page: the free shapes are VM.Standard.A1.Flex and \
+     VM.Standard.E2.1.Micro, ",
+    "https://docs.oracle.com/en-us/iaas/Content/FreeTier/freetier_topic-Always_Free_Resources.htm"
+);
+pub(super) const SRC_LB_SHAPE: &str = concat!(
+    "Oracle's Always Free page: the free load balancer is the flexible shape at 10 Mbps, ",
+    "https://docs.oracle.com/en-us/iaas/Content/FreeTier/freetier_topic-Always_Free_Resources.htm",
+    "; on newer tenancies 10Mbps-Micro fails with LimitExceeded lb-10mbps-micro-count (GitHub: \
+     oracle-quickstart/oci-cloudnative issue #230)"
+);
 
 /// Checks `allocation` against `tier`. Pure; never panics.
 pub fn check(tier: Tier, allocation: &Allocation) -> Report {
@@ -442,7 +447,7 @@ impl Checker {
             Severity::Error,
             subject,
             format!(
-                "{who}: {attribute} = {} {problem}. {} ({SRC_INPUT})",
+                "{who}: {attribute} = {} {problem}. {}",
                 format_number(v),
                 RuleId::InvalidValue.advice()
             ),

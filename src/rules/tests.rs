@@ -1,6 +1,7 @@
 //! Table tests for the rulebook. Every case names the rule it exercises and cites the source
 //! of the figure it relies on ("policy §N" is `shared/research/oci_policy.md`).
 
+use super::check::{SRC_INPUT, SRC_LB_SHAPE, SRC_REQUIRED, SRC_SHAPES};
 use super::*;
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -138,6 +139,8 @@ fn run(cases: Vec<Case>) {
                 "{}: empty detail or source",
                 c.name
             );
+            assert_public(c.name, &v.detail);
+            assert_public(c.name, v.source);
             assert_eq!(v.summary, v.rule.summary(), "{}", c.name);
         }
     }
@@ -500,6 +503,65 @@ fn dated_change_keeps_history() {
         note.contains("2026-08-18"),
         "enforcement date is in the note: {note}"
     );
+    // Each figure links Oracle's page as it read on its date.
+    let wayback = |date: &str| format!("https://web.archive.org/web/{date}");
+    for key in [LimitKey::A1Ocpus, LimitKey::A1MemoryGb] {
+        let now = AF.limit(key).map(|l| l.source).unwrap_or_default();
+        assert!(now.contains(&wayback("20260612")), "{key}: {now}");
+        for old in AF.history(key) {
+            assert!(
+                old.source.contains(&wayback("20260605")),
+                "{key}: {}",
+                old.source
+            );
+        }
+    }
+}
+
+// What users read cites what users can open (STYLE.md): a source, note or detail names a
+// public page, a Wayback copy or an upstream file or issue; never a research note, a section
+// number, an issue of ours or a search index id.
+const PRIVATE_CITATIONS: [&str; 5] = ["§", "index id", "research", "freetier issue", "shared/"];
+
+fn assert_public(what: &str, text: &str) {
+    for marker in PRIVATE_CITATIONS {
+        assert!(
+            !text.contains(marker),
+            "{what}: cites {marker:?}, which users cannot open: {text}"
+        );
+    }
+}
+
+#[test]
+fn every_source_is_something_users_can_open() {
+    // Open means a link, or an upstream repository's issue or file by name.
+    let openable = |source: &str| {
+        source.contains("https://")
+            || source.contains("(GitHub: ")
+            || source.starts_with("GitHub: ")
+            || source.starts_with("oracle/terraform-provider-oci, website/docs/")
+    };
+    for tier in Tier::ALL {
+        for key in LimitKey::ALL {
+            for limit in tier.limit(key).into_iter().chain(tier.history(key)) {
+                let what = format!("{tier} {key}");
+                assert_public(&what, limit.source);
+                assert!(openable(limit.source), "{what}: {}", limit.source);
+                let note = limit.note.unwrap_or_default();
+                assert_public(&what, note);
+                // A note is what to know now, in a sentence or two; history is in the docs.
+                let prose: usize = note
+                    .split_whitespace()
+                    .filter(|word| !word.contains("https://"))
+                    .map(|word| word.len() + 1)
+                    .sum();
+                assert!(prose <= 160, "{what}: note of {prose} chars: {note}");
+            }
+        }
+    }
+    for source in [SRC_INPUT, SRC_REQUIRED, SRC_SHAPES, SRC_LB_SHAPE] {
+        assert_public("input rule", source);
+    }
 }
 
 #[test]
@@ -1708,7 +1770,14 @@ fn worked_example_three_a1_on_always_free() {
         "{}",
         v.detail
     );
-    assert!(v.detail.contains("free-for-dev PR #4476"), "{}", v.detail);
+    assert!(
+        v.detail.contains(
+            "https://web.archive.org/web/20260612144234/https://docs.oracle.com/en-us/iaas/\
+             Content/FreeTier/freetier_topic-Always_Free_Resources.htm"
+        ),
+        "the source is Oracle's page as of the date: {}",
+        v.detail
+    );
     assert_eq!(
         (v.limit, v.total, v.overrun),
         (Some(2.0), Some(4.0), Some(2.0))

@@ -6,7 +6,9 @@
 //! `current` into `history` and write the new `current` with its `since` date.
 //!
 //! Where the issue and the research disagree, the table keeps the lower, safer figure and says
-//! so in `note` (research: `shared/research/oci_policy.md`, cited below as "policy §N").
+//! so in `note` (research: `shared/research/oci_policy.md`). Every `source` and `note` reaches
+//! users, so it cites only what they can open: Oracle's pages, Wayback copies, upstream files
+//! and issues; the history behind each limit is in `docs/free-tier-sources.md`.
 //!
 //! Imports nothing from the rest of the crate.
 
@@ -385,11 +387,13 @@ pub struct Limit {
     pub unit: Unit,
     /// One line for people: what the limit says.
     pub summary: &'static str,
-    /// Where the value comes from: a URL or a citation as in the research note.
+    /// Where the value comes from, as users can check it: a public link (Oracle's page, a
+    /// Wayback copy) or an upstream file or issue. One line; history belongs in the docs.
     pub source: &'static str,
     /// ISO date from which the value applies, when the sources give one.
     pub since: Option<&'static str>,
-    /// What a user should also know: history, conflicts between sources, consequences.
+    /// What a user should also know, in a sentence or two: a conflict between sources or a
+    /// consequence. History belongs in `docs/free-tier-sources.md`.
     pub note: Option<&'static str>,
     /// When sources conflict: the figure every source agrees on. A plan above it but within
     /// `value` draws a warning instead of passing quietly.
@@ -498,53 +502,101 @@ const fn now(current: Limit) -> Option<Entry> {
     })
 }
 
-const SRC_A1_2026: &str = "Oracle Always Free page, quoted in ripienaar/free-for-dev PR #4476 \
-     (merged 2026-06-14) and robhunter/agentdeals PR #1733; Wayback copies show 2 OCPU / 12 GB \
-     from 2026-06-12 (policy §0.1)";
-const SRC_A1_BEFORE: &str = "Oracle Always Free page before June 2026, quoted in \
-     cloudcommunity/Cloud-Free-Tier-Comparison issue #13 and index id 15252958093 (policy §1.1)";
-const SRC_A1_PAID: &str = "Oracle Arm pricing page and price list: each paid tenancy gets the \
-     first 3,000 OCPU hours and 18,000 GB hours free; SKUs B93297/B93298 still priced $0 up to \
-     those hours (secondary: index ids 70588103939, 69386864556; policy §0.2)";
-const NOTE_A1_2026: &str = "Was 4 OCPU / 24 GB in up to four instances before 2026-06-12. \
-     Oracle enforces the new figures from 2026-08-18 and terminates A1 instances over them \
-     (Oracle email quoted in index ids 70098563046, 69719049187).";
-const NOTE_A1_PAID: &str = "Oracle's own pages conflict: the Always Free page says all \
-     tenancies get 1,500 OCPU hours and 9,000 GB hours (2 OCPU / 12 GB), the pricing page says \
-     paid tenancies get twice that, Oracle has not clarified, and nightscout/nocturne PR #1301 \
-     reports users billed above 2 / 12 after upgrading (policy §0.2). Above 2 OCPU / 12 GB, \
-     expect $0.01 per OCPU-hour and $0.0015 per GB-hour if the lower figure applies.";
-const SRC_MICRO: &str = "Oracle Always Free page, compute section (index ids 63306869328, \
-     774401229); live limit standard-e2-micro-core-count = 2 (index id 68871236771) (policy §1.1)";
-const SRC_STORAGE: &str = "Oracle Always Free page, Block Volume section: 200 GB boot and \
-     block combined (index ids 66871029343, 63306869328); live limit total-free-storage-gb = 200 \
-     (index id 68871236771) (policy §1.2)";
-const SRC_BOOT_DEFAULT: &str = "Oracle Always Free page, compute section: boot volume minimum \
-     47 GB regardless of shape; a live A1 boot volume measured 47 GB (index ids 63306869328, \
-     15252958093, 68871236771) (policy §1.2)";
-const SRC_BOOT_SIZE: &str = "oracle/terraform-provider-oci website/docs/r/core_instance.html.\
-     markdown, source_details.boot_volume_size_in_gbs: minimum 50 GB, maximum 32,768 GB \
-     (policy §2.1)";
-const SRC_BLOCK_SIZE: &str = "oracle/terraform-provider-oci website/docs/r/core_volume.html.\
-     markdown: 50 GB to 32 TB in 1 GB steps, 1 TB by default (index id 15393130308)";
-const SRC_NET_LIVE: &str = "live limits of a Free Tier tenancy, us-chicago-1, 2026-09-09 \
-     (index id 68871236771) (policy §0.5)";
-const SRC_LB: &str = "Oracle Always Free page: one flexible load balancer, 10 Mbps minimum and \
-     maximum (index id 63306869328); live lb-flexible-count = 1 and \
-     lb-flexible-bandwidth-sum = 10 (index id 68871236771) (policy §1.3)";
-const SRC_OBJECT: &str = "Oracle Always Free page: 20 GB Standard, Infrequent Access and \
-     Archive combined on Always-Free-only tenancies; trial and paid tenancies get 10 GB of each \
-     (index id 63306869328); live storage-bytes = 21474836480 (index id 68871236771) \
-     (policy §1.2)";
-const SRC_A1_WHOLE: &str = "A1 allocates whole OCPUs, at least one per instance (policy §0.1; \
-     freetier issue, shape rules)";
+// The public pages the sources below cite. Each is a `macro_rules!` so `concat!` can join it
+// into a `&'static str`. The research note behind each fact (`shared/research/oci_policy.md`)
+// is for us; users get only what they can open. docs/free-tier-sources.md lists every limit
+// with these links and its history.
+macro_rules! always_free_page {
+    () => {
+        "https://docs.oracle.com/en-us/iaas/Content/FreeTier/freetier_topic-Always_Free_Resources.htm"
+    };
+}
+macro_rules! always_free_page_2026_06_05 {
+    () => {
+        concat!(
+            "https://web.archive.org/web/20260605112238/",
+            always_free_page!()
+        )
+    };
+}
+macro_rules! always_free_page_2026_06_12 {
+    () => {
+        concat!(
+            "https://web.archive.org/web/20260612144234/",
+            always_free_page!()
+        )
+    };
+}
+macro_rules! service_limits_page {
+    () => {
+        "https://docs.oracle.com/en-us/iaas/Content/General/Concepts/servicelimits.htm"
+    };
+}
+macro_rules! live_limit {
+    ($name:literal = $value:literal) => {
+        concat!(
+            "live limit ",
+            $name,
+            " = ",
+            $value,
+            " on a Free Tier tenancy; check your own tenancy's: ",
+            service_limits_page!()
+        )
+    };
+}
+
+const SRC_A1_2026: &str = concat!(
+    "Oracle's Always Free page as of 2026-06-12, ",
+    always_free_page_2026_06_12!()
+);
+const SRC_A1_BEFORE: &str = concat!(
+    "Oracle's Always Free page as of 2026-06-05, ",
+    always_free_page_2026_06_05!()
+);
+const SRC_A1_PAID: &str = "Oracle's Arm pricing page: each paid tenancy gets the first 3,000 \
+     OCPU hours and 18,000 GB hours a month, https://www.oracle.com/cloud/compute/arm/pricing/";
+const NOTE_A1_2026: &str = "From 2026-08-18 Oracle terminates A1 instances over the allowance \
+     (its e-mail, as quoted on LowEndTalk).";
+const NOTE_A1_PAID: &str = concat!(
+    "Oracle's own pages conflict: its Always Free page gives every tenancy 2 OCPU / 12 GB (",
+    always_free_page!(),
+    "). Above that, expect $0.01 per OCPU hour and $0.0015 per GB hour."
+);
+const SRC_MICRO_COUNT: &str = concat!(
+    "Oracle's Always Free page: up to 2 VM.Standard.E2.1.Micro instances, ",
+    always_free_page!()
+);
+const SRC_MICRO_SHAPE: &str = "Oracle's compute shapes page: VM.Standard.E2.1.Micro has 1/8 \
+     OCPU and 1 GB, https://docs.oracle.com/en-us/iaas/Content/Compute/References/computeshapes.htm";
+const SRC_STORAGE: &str = concat!(
+    "Oracle's Always Free page: 200 GB of boot and block volumes combined, ",
+    always_free_page!()
+);
+const SRC_BOOT_DEFAULT: &str = concat!(
+    "Oracle's Always Free page: a boot volume is at least 47 GB whatever the shape, ",
+    always_free_page!()
+);
+const SRC_BOOT_SIZE: &str = "oracle/terraform-provider-oci, website/docs/r/core_instance.html.\
+     markdown: boot_volume_size_in_gbs is 50 to 32,768 GB";
+const SRC_BLOCK_SIZE: &str = "oracle/terraform-provider-oci, website/docs/r/core_volume.html.\
+     markdown: 50 GB to 32 TB, 1 TB by default";
+const SRC_LB: &str = concat!(
+    "Oracle's Always Free page: one flexible load balancer at 10 Mbps minimum and maximum, ",
+    always_free_page!()
+);
+const SRC_OBJECT: &str = concat!(
+    "Oracle's Always Free page: 20 GB on Always-Free-only tenancies, 10 GB per storage tier on \
+     paid ones, ",
+    always_free_page!()
+);
+const SRC_A1_WHOLE: &str = "Oracle's compute shapes page: an A1 OCPU is one whole Arm core, \
+     https://docs.oracle.com/en-us/iaas/Content/Compute/References/computeshapes.htm";
 const SRC_A1_RATIO: &str = "OCI API error \"Valid ratio range: 1 - 64\" for flexible shapes \
-     (oracle/oci-python-sdk issue #358); freetier issue, shape rules";
-const SRC_A1_DEFAULT_MEM: &str = "oracle/oci-cli issue #986: VM.Standard.A1.Flex defaults to \
-     6 GB per OCPU";
-const SRC_A1_ROUNDING: &str = "oracle/oci-cli issue #1107 (2026-07-21): Always-Free \
-     VM.Standard.A1.Flex memory is silently set to 6 GB per OCPU (8 GB asked on 2 OCPU gave \
-     12 GB; 16 GB gave 12 GB)";
+     (GitHub: oracle/oci-python-sdk issue #358)";
+const SRC_A1_DEFAULT_MEM: &str = "GitHub: oracle/oci-cli issue #986, VM.Standard.A1.Flex \
+     defaults to 6 GB per OCPU";
+const SRC_A1_ROUNDING: &str = "GitHub: oracle/oci-cli issue #1107 (2026-07-21), 8 GB asked on \
+     2 OCPU gave 12 GB";
 
 const A1_OCPUS_BEFORE: Limit = Limit {
     note: Some("Oracle: the first 3,000 OCPU hours per month, equivalent to 4 OCPU."),
@@ -619,8 +671,8 @@ pub const ALWAYS_FREE: TierTable = TierTable {
                 2.0,
                 Unit::Count,
                 "A1 instances: one or two",
-                "robhunter/agentdeals PR #1733 quoting Oracle: \"one or two\" A1 instances, \
-                 2 OCPUs total (policy §0.1)",
+                "Oracle, as quoted in https://github.com/robhunter/agentdeals/pull/1733: \
+                 \"one or two\" A1 instances, 2 OCPUs total",
             )
         },
         history: &[A1_INSTANCES_BEFORE],
@@ -631,7 +683,7 @@ pub const ALWAYS_FREE: TierTable = TierTable {
         2.0,
         Unit::Count,
         "VM.Standard.E2.1.Micro instances",
-        SRC_MICRO,
+        SRC_MICRO_COUNT,
     )),
     block_storage_gb: now(lim(
         LimitKey::BlockStorageGb,
@@ -647,66 +699,52 @@ pub const ALWAYS_FREE: TierTable = TierTable {
         5.0,
         Unit::Count,
         "boot and block volume backups in total",
-        "live limit free-backup-count = 5 (index id 68871236771) (policy §1.2)",
+        live_limit!("free-backup-count" = "5"),
     )),
-    reserved_public_ips: now(Limit {
-        note: Some(
-            "The original design assumed 2. Ephemeral public IPs (one per VNIC) are not \
-                    counted here.",
-        ),
-        ..lim(
-            LimitKey::ReservedPublicIps,
-            LimitKind::Total,
-            1.0,
-            Unit::Count,
-            "reserved public IPv4 addresses",
-            "live limit reserved-public-ip-count = 1 on a Free Tier tenancy (index ids \
-             68871236771, 70265905398, 59819331008) (policy §1.3)",
-        )
-    }),
+    reserved_public_ips: now(lim(
+        LimitKey::ReservedPublicIps,
+        LimitKind::Total,
+        1.0,
+        Unit::Count,
+        "reserved public IPv4 addresses",
+        live_limit!("reserved-public-ip-count" = "1"),
+    )),
     vcns: now(lim(
         LimitKey::Vcns,
         LimitKind::Total,
         2.0,
         Unit::Count,
         "virtual cloud networks",
-        "Oracle Always Free page (index id 63306869328); live vcn-count = 2 (index id \
-         68871236771) (policy §1.3)",
+        concat!(
+            "Oracle's Always Free page: up to 2 VCNs, ",
+            always_free_page!()
+        ),
     )),
-    nat_gateways: now(Limit {
-        note: Some("A private subnet behind a NAT gateway is not possible; use public subnets."),
-        ..lim(
-            LimitKey::NatGateways,
-            LimitKind::Total,
-            0.0,
-            Unit::Count,
-            "NAT gateways",
-            SRC_NET_LIVE,
-        )
-    }),
+    nat_gateways: now(lim(
+        LimitKey::NatGateways,
+        LimitKind::Total,
+        0.0,
+        Unit::Count,
+        "NAT gateways",
+        live_limit!("nat-gateway-count" = "0"),
+    )),
     service_gateways: now(lim(
         LimitKey::ServiceGateways,
         LimitKind::Total,
         0.0,
         Unit::Count,
         "service gateways",
-        "Rapha-Borges/oke-free issue #12: \"The maximum limit of 0 for Service gateway per VCN \
-         has been exceeded\" (policy §0.5)",
+        "OCI error \"The maximum limit of 0 for Service gateway per VCN has been exceeded\" \
+         on a free tenancy (GitHub: Rapha-Borges/oke-free issue #12)",
     )),
-    load_balancers: now(Limit {
-        note: Some(
-            "Tenancies created before 2020-12-15 got the older 10Mbps-Micro shape \
-                    instead (policy §1.3).",
-        ),
-        ..lim(
-            LimitKey::LoadBalancers,
-            LimitKind::Total,
-            1.0,
-            Unit::Count,
-            "load balancers",
-            SRC_LB,
-        )
-    }),
+    load_balancers: now(lim(
+        LimitKey::LoadBalancers,
+        LimitKind::Total,
+        1.0,
+        Unit::Count,
+        "load balancers",
+        SRC_LB,
+    )),
     load_balancer_bandwidth_mbps: now(lim(
         LimitKey::LoadBalancerBandwidthMbps,
         LimitKind::Total,
@@ -721,7 +759,10 @@ pub const ALWAYS_FREE: TierTable = TierTable {
         1.0,
         Unit::Count,
         "network load balancers",
-        "Oracle Always Free page (index id 63306869328) (policy §1.3)",
+        concat!(
+            "Oracle's Always Free page: one network load balancer, ",
+            always_free_page!()
+        ),
     )),
     object_storage_gb: now(lim(
         LimitKey::ObjectStorageGb,
@@ -763,27 +804,21 @@ pub const ALWAYS_FREE: TierTable = TierTable {
         "A1 memory per OCPU when memory is not set",
         SRC_A1_DEFAULT_MEM,
     )),
-    a1_memory_per_ocpu_given: now(Limit {
-        note: Some(
-            "The API reports success and gives this much whatever was asked for; the \
-                    check reports the size you will really get.",
-        ),
-        ..lim(
-            LimitKey::A1MemoryPerOcpuGiven,
-            LimitKind::Fixed,
-            6.0,
-            Unit::GbPerOcpu,
-            "A1 memory per OCPU the cloud really gives",
-            SRC_A1_ROUNDING,
-        )
-    }),
+    a1_memory_per_ocpu_given: now(lim(
+        LimitKey::A1MemoryPerOcpuGiven,
+        LimitKind::Fixed,
+        6.0,
+        Unit::GbPerOcpu,
+        "A1 memory per OCPU the cloud really gives",
+        SRC_A1_ROUNDING,
+    )),
     micro_ocpus: now(lim(
         LimitKey::MicroOcpus,
         LimitKind::Fixed,
         0.125,
         Unit::Ocpu,
         "OCPUs of VM.Standard.E2.1.Micro (1/8, burstable; fixed shape)",
-        SRC_MICRO,
+        SRC_MICRO_SHAPE,
     )),
     micro_memory_gb: now(lim(
         LimitKey::MicroMemoryGb,
@@ -791,13 +826,10 @@ pub const ALWAYS_FREE: TierTable = TierTable {
         1.0,
         Unit::Gb,
         "memory of VM.Standard.E2.1.Micro (fixed shape)",
-        SRC_MICRO,
+        SRC_MICRO_SHAPE,
     )),
     boot_volume_default_gb: now(Limit {
-        note: Some(
-            "Oracle's page also says boot volumes default to 50 GB; 47 GB is what a live \
-                    instance got when no size was set, and 50 GB is the least that can be set.",
-        ),
+        note: Some("Unset, a boot volume gets 47 GB; set, it must be at least 50 GB."),
         ..lim(
             LimitKey::BootVolumeDefaultGb,
             LimitKind::Fixed,
@@ -847,33 +879,28 @@ pub const ALWAYS_FREE: TierTable = TierTable {
         "largest block volume",
         SRC_BLOCK_SIZE,
     )),
-    custom_image_max_gb: now(Limit {
-        note: Some(
-            "Images are imported through Object Storage, whose free allowance is 20 GB; \
-                    whether image storage itself is billed is unverified (policy §7, q3).",
+    custom_image_max_gb: now(lim(
+        LimitKey::CustomImageMaxGb,
+        LimitKind::ItemMax,
+        20.0,
+        Unit::Gb,
+        "size of one custom image",
+        concat!(
+            "Oracle's Always Free page: images are imported through Object Storage, whose free \
+             allowance is 20 GB, ",
+            always_free_page!()
         ),
-        ..lim(
-            LimitKey::CustomImageMaxGb,
-            LimitKind::ItemMax,
-            20.0,
-            Unit::Gb,
-            "size of one custom image",
-            "freetier issue (custom images under 20 GB); Object Storage allowance (policy §1.2)",
-        )
-    }),
+    )),
     budget_alert_max_usd: now(Limit {
-        note: Some(
-            "Budgets only alert; they never stop spending (TanveeKhanDB/OCI wiki, \
-                    Lab 65).",
-        ),
+        note: Some("Budgets only alert; they never stop spending."),
         ..lim(
             LimitKey::BudgetAlertMaxUsd,
             LimitKind::ItemMax,
             0.01,
             Unit::Usd,
             "budget alert threshold that catches the first cent",
-            "freetier issue (a budget alert at $0.01); budgets and alert rules cost nothing \
-             (DevWithNehaCloud OCI wiki, Lab 65) (policy §1.4)",
+            "Oracle's budgets page: budgets and alert rules send alerts and cost nothing, \
+             https://docs.oracle.com/en-us/iaas/Content/Billing/Concepts/budgetsoverview.htm",
         )
     }),
 };
@@ -914,9 +941,8 @@ pub const PAY_AS_YOU_GO: TierTable = TierTable {
     }),
     object_storage_gb: now(Limit {
         note: Some(
-            "Paid tenancies get 10 GB each of Standard, Infrequent Access and Archive; \
-                    the check does not know a bucket's storage tier, so it holds every bucket \
-                    to the Standard 10 GB.",
+            "The check cannot tell a bucket's storage tier, so it holds every bucket to the \
+                    Standard tier's 10 GB.",
         ),
         ..lim(
             LimitKey::ObjectStorageGb,

@@ -42,7 +42,7 @@ variable "region" {
 
   validation {
     condition     = var.region != "ap-chuncheon-1"
-    error_message = "The region value ap-chuncheon-1 (South Korea North) has no Always Free Ampere A1 capacity (Oracle's Always Free page, 2026-06 edit; research oci_policy.md section 1.1)."
+    error_message = "The region value ap-chuncheon-1 (South Korea North) has no Always Free Ampere A1 capacity (Oracle's Always Free page: https://docs.oracle.com/en-us/iaas/Content/FreeTier/freetier_topic-Always_Free_Resources.htm). Choose another home region."
   }
 }
 
