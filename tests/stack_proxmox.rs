@@ -277,3 +277,74 @@ fn layer2_resumes_after_faults_without_a_second_create_or_join() {
     );
     rt.block_on(lab.stop()).unwrap();
 }
+
+#[test]
+fn no_secret_reaches_terraforms_logs_or_output_at_trace_level() {
+    // What the run handles: the SSH private key, the lab's root password, the API token's
+    // secret. None may appear in Terraform's or the provider's logs at trace level, in plan or
+    // apply output, or in the lab's trace.
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let core = cores().pop().expect("a core");
+    let dir = tempfile::tempdir().unwrap();
+    let lab = rt
+        .block_on(Lab::start(LabConfig {
+            time_scale: 0.0,
+            state_dir: Some(dir.path().to_path_buf()),
+            ..LabConfig::always_free()
+        }))
+        .expect("lab");
+    let st = lab.state();
+    let tfvars = std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap();
+    let wd = workdir(&core, &tfvars);
+    assert_eq!(wd.init().code, 0);
+    let trace = [
+        ("TF_LOG".to_string(), "trace".to_string()),
+        ("TF_LOG_PROVIDER".to_string(), "trace".to_string()),
+    ];
+    let apply = wd.run_with_env(
+        wd.path(),
+        &["apply", "-no-color", "-input=false", "-auto-approve"],
+        &trace,
+    );
+    assert_eq!(apply.code, 0, "{}", apply.text());
+    let plan = wd.run_with_env(wd.path(), &["plan", "-no-color", "-input=false"], &trace);
+    let out: serde_json::Value =
+        serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap();
+    let token = out["api_token_secret"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!token.is_empty(), "the token secret is an output");
+    // Pieces long enough to be unmistakable: each line of the key's base64 body.
+    let mut secrets: Vec<(String, String)> = st
+        .ssh_private_key_openssh
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 20)
+        .map(|l| ("ssh private key".to_string(), l.to_string()))
+        .collect();
+    secrets.push(("api token secret".into(), token));
+    if let Some(pw) = st.hosts.iter().find_map(|h| h.api_password.clone()) {
+        secrets.push(("root password".into(), pw));
+    }
+    let lab_trace = serde_json::to_string(&lab.trace()).unwrap();
+    let places = [
+        ("apply output and logs", apply.text()),
+        ("plan output and logs", plan.text()),
+        ("the lab's trace", lab_trace),
+    ];
+    let mut hits = Vec::new();
+    for (what, secret) in &secrets {
+        for (place, text) in &places {
+            if text.contains(secret.as_str()) {
+                hits.push(format!("{what} in {place}"));
+            }
+        }
+    }
+    assert!(
+        apply.text().contains("[TRACE]") && apply.text().contains("proxmox cluster: step done"),
+        "trace logs, the provider's included, were captured"
+    );
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+    rt.block_on(lab.stop()).unwrap();
+}

@@ -245,7 +245,6 @@ impl Workdir {
     /// the provider: Terraform passes its environment on).
     pub fn run_with_env(&self, dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
         let mut cmd = Command::new(&self.core.path);
-        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -255,6 +254,8 @@ impl Workdir {
             .env("TF_CLI_CONFIG_FILE", "/dev/null")
             .env_remove("TF_LOG")
             .env_remove("TF_REATTACH_PROVIDERS");
+        // After the removals, so a test can turn logging back on.
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         if self.tls {
             cmd.env_remove("TF_DISABLE_PLUGIN_TLS");
         } else {
