@@ -101,6 +101,27 @@ fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
                 plan.text()
             ));
         }
+        // Drift: ampere-2 is taken out of the cluster behind Terraform's back. The plan shows
+        // it, the apply joins it again, and the plan is empty after.
+        let out = ssh_on(&rt, &lab, "ampere-1", "pvecm delnode ampere-2");
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let drift = wd.plan();
+        if drift.code != 2 {
+            failures.push(format!(
+                "[{}] a node that left is no drift: {}",
+                core.name,
+                drift.text()
+            ));
+        }
+        let heal = wd.apply();
+        let rejoined = wd.plan();
+        if heal.code != 0 || rejoined.code != 0 {
+            failures.push(format!(
+                "[{}] the node did not re-join: {}",
+                core.name,
+                heal.text()
+            ));
+        }
         let destroy = wd.destroy();
         if destroy.code != 0 || !destroy.text().contains("Proxmox Cluster Left Running") {
             failures.push(format!("[{}] destroy: {}", core.name, destroy.text()));
@@ -141,9 +162,10 @@ fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
             let trace = lab.trace();
             let creates = trace.iter().filter(|t| t.op == "ssh:pvecm create").count();
             let joins = trace.iter().filter(|t| t.op == "ssh:pvecm add").count();
-            if (creates, joins) != (1, 1) {
+            // One join when formed, one when healed after the drift; none on adoption.
+            if (creates, joins) != (1, 2) {
                 failures.push(format!(
-                    "[{}] {creates} pvecm create and {joins} pvecm add for a 2-node cluster formed once",
+                    "[{}] {creates} pvecm create and {joins} pvecm add (want 1 and 2)",
                     core.name
                 ));
             }
@@ -151,6 +173,34 @@ fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
         rt.block_on(lab.stop()).unwrap();
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs `cmd` on a lab host over the provider's own SSH client, its host key pinned.
+fn ssh_on(
+    rt: &tokio::runtime::Runtime,
+    lab: &Lab,
+    host: &str,
+    cmd: &str,
+) -> freetier::clients::ssh::Output {
+    use freetier::clients::ssh;
+    let st = lab.state();
+    let h = st.hosts.iter().find(|h| h.name == host).expect("host");
+    let target = ssh::Target {
+        host: h.address.clone(),
+        port: h.ssh_port,
+        user: "root".into(),
+        key: std::sync::Arc::new(ssh::parse_private_key(&st.ssh_private_key_openssh).unwrap()),
+        host_key: ssh::HostKeyPolicy::Pinned(ssh::parse_public_key(&h.ssh_host_key).unwrap()),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    rt.block_on(async {
+        let s = ssh::Session::connect(&target, &ssh::Options::default(), &cancel)
+            .await
+            .expect("ssh");
+        s.exec(cmd, None, Duration::from_secs(60), &cancel)
+            .await
+            .expect("exec")
+    })
 }
 
 /// How many times the lab saw `op` succeed.
