@@ -326,6 +326,61 @@ fn layer2_resumes_after_faults_without_a_second_create_or_join() {
         "no second create, no repeated join"
     );
     rt.block_on(lab.stop()).unwrap();
+
+    // Ctrl-C while a monitor is being created: Terraform sends Stop, the step in flight is
+    // cancelled, the apply ends with what was done saved, and the next apply completes.
+    eprintln!("fault test: Ctrl-C mid-step");
+    let (_d, lab, wd) = start(vec![once("ssh:pveceph mon create", FaultAction::Hang)]);
+    let (stopped_after, first) = std::thread::scope(|s| {
+        let apply = s.spawn(|| {
+            let r = wd.apply();
+            (Instant::now(), r)
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lab.held_calls() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sent = Instant::now();
+        if signal_terraform_of(&wd, "-INT") == 0 {
+            lab.release_hangs();
+        }
+        let (ended, r) = apply.join().unwrap();
+        (ended.duration_since(sent), r)
+    });
+    eprintln!(
+        "Stop: terraform apply returned {:.0} ms after Ctrl-C, with a step in flight",
+        stopped_after.as_secs_f64() * 1000.0
+    );
+    assert_ne!(first.code, 0, "an interrupted apply fails");
+    assert!(stopped_after < Duration::from_secs(10), "{stopped_after:?}");
+    lab.release_hangs();
+    lab.clear_faults();
+    let second = wd.apply();
+    assert_eq!(second.code, 0, "{}", second.text());
+    assert_eq!(wd.plan().code, 0, "converged");
+    assert_eq!(succeeded(&lab, "ssh:pvecm create"), 1);
+    rt.block_on(lab.stop()).unwrap();
+}
+
+/// Sends `signal` to the Terraform process working in `wd` (its working directory).
+fn signal_terraform_of(wd: &Workdir, signal: &str) -> usize {
+    let mark = wd.path().display().to_string();
+    let mut sent = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        let is_core = !exe.display().to_string().contains("terraform-provider");
+        if is_core && cwd.display().to_string() == mark {
+            let _ = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+            sent += 1;
+        }
+    }
+    sent
 }
 
 #[test]
