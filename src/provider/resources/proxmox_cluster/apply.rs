@@ -429,7 +429,6 @@ pub async fn form(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<F
     }
 
     // Ceph.
-    let mut pool = None;
     if let Some(ceph) = &m.ceph {
         let installs = (0..hosts.nodes.len()).map(|i| {
             hosts.must(
@@ -512,9 +511,7 @@ pub async fn form(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<F
         let accepted = ceph.accepted_warnings.known().cloned().unwrap_or_default();
         wait_health(hosts, first, &accepted).await?;
         progress.mark("ceph health");
-        pool = Some(name);
     }
-    let _ = pool;
 
     // Fingerprints (joins replaced every joined node's certificate) and the API token.
     let mut fingerprints = BTreeMap::new();
