@@ -208,27 +208,70 @@ fn succeeded(lab: &Lab, op: &str) -> usize {
     lab.trace().iter().filter(|t| t.op == op && t.ok).count()
 }
 
-/// Kills the provider processes Terraform started for `wd` (their path is under it).
-fn kill_providers_of(wd: &Workdir) -> usize {
+/// Which of a run's processes to signal.
+#[derive(Clone, Copy)]
+enum Whom {
+    /// The provider processes Terraform started for the work dir (their executable lies under
+    /// it, or they run in it).
+    Provider,
+    /// Terraform itself, working in the work dir.
+    Terraform,
+}
+
+/// Sends `signal` (`-KILL`, `-INT`) to `whom` of `wd`'s run; how many processes got it.
+fn signal(wd: &Workdir, whom: Whom, signal: &str) -> usize {
     let mark = wd.path().display().to_string();
-    let mut killed = 0;
+    let mut sent = 0;
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        // Terraform may start it by a relative path: its executable's real path says where.
+        // Terraform may start the provider by a relative path: the real paths say where.
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
         let exe = exe.display().to_string();
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        let ours = exe.contains(&mark) || cwd.display().to_string().contains(&mark);
-        if exe.contains("terraform-provider-freetier") && ours {
+        let cwd = cwd.display().to_string();
+        let provider = exe.contains("terraform-provider-freetier");
+        let matches = match whom {
+            Whom::Provider => provider && (exe.contains(&mark) || cwd.contains(&mark)),
+            Whom::Terraform => !provider && cwd == mark,
+        };
+        if matches {
             let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
+                .args([signal, &pid.to_string()])
                 .status();
-            killed += 1;
+            sent += 1;
         }
     }
-    killed
+    sent
+}
+
+/// Applies in the background; once the lab holds a call (a `hang` fault), sends `sig` to
+/// `whom`. Returns how many processes got it, the time from the signal to the apply's end,
+/// and the apply. When nothing got the signal, the hang is released so the test cannot hang.
+fn apply_and_signal_while_held(
+    lab: &Lab,
+    wd: &Workdir,
+    whom: Whom,
+    sig: &str,
+) -> (usize, Duration, Run) {
+    std::thread::scope(|s| {
+        let apply = s.spawn(|| {
+            let r = wd.apply();
+            (Instant::now(), r)
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lab.held_calls() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sent_at = Instant::now();
+        let sent = signal(wd, whom, sig);
+        if sent == 0 {
+            lab.release_hangs();
+        }
+        let (ended, r) = apply.join().unwrap();
+        (sent, ended.duration_since(sent_at), r)
+    })
 }
 
 #[test]
@@ -297,19 +340,7 @@ fn layer2_resumes_after_faults_without_a_second_create_or_join() {
     // and the next apply finds the cluster formed and the joins done.
     let (_d, lab, wd) = start(vec![once("ssh:pveceph mon create", FaultAction::Hang)]);
     eprintln!("fault test: the provider is killed");
-    let (killed, first) = std::thread::scope(|s| {
-        let apply = s.spawn(|| wd.apply());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while lab.held_calls() == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let killed = kill_providers_of(&wd);
-        if killed == 0 {
-            // Let the apply finish rather than hang the test; the assertion below fails.
-            lab.release_hangs();
-        }
-        (killed, apply.join().unwrap())
-    });
+    let (killed, _, first) = apply_and_signal_while_held(&lab, &wd, Whom::Provider, "-KILL");
     assert!(killed >= 1, "a provider process was running");
     assert_ne!(first.code, 0, "the killed apply fails");
     lab.release_hangs();
@@ -331,22 +362,7 @@ fn layer2_resumes_after_faults_without_a_second_create_or_join() {
     // cancelled, the apply ends with what was done saved, and the next apply completes.
     eprintln!("fault test: Ctrl-C mid-step");
     let (_d, lab, wd) = start(vec![once("ssh:pveceph mon create", FaultAction::Hang)]);
-    let (stopped_after, first) = std::thread::scope(|s| {
-        let apply = s.spawn(|| {
-            let r = wd.apply();
-            (Instant::now(), r)
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while lab.held_calls() == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let sent = Instant::now();
-        if signal_terraform_of(&wd, "-INT") == 0 {
-            lab.release_hangs();
-        }
-        let (ended, r) = apply.join().unwrap();
-        (ended.duration_since(sent), r)
-    });
+    let (_, stopped_after, first) = apply_and_signal_while_held(&lab, &wd, Whom::Terraform, "-INT");
     eprintln!(
         "Stop: terraform apply returned {:.0} ms after Ctrl-C, with a step in flight",
         stopped_after.as_secs_f64() * 1000.0
@@ -360,27 +376,6 @@ fn layer2_resumes_after_faults_without_a_second_create_or_join() {
     assert_eq!(wd.plan().code, 0, "converged");
     assert_eq!(succeeded(&lab, "ssh:pvecm create"), 1);
     rt.block_on(lab.stop()).unwrap();
-}
-
-/// Sends `signal` to the Terraform process working in `wd` (its working directory).
-fn signal_terraform_of(wd: &Workdir, signal: &str) -> usize {
-    let mark = wd.path().display().to_string();
-    let mut sent = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        let is_core = !exe.display().to_string().contains("terraform-provider");
-        if is_core && cwd.display().to_string() == mark {
-            let _ = std::process::Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status();
-            sent += 1;
-        }
-    }
-    sent
 }
 
 #[test]

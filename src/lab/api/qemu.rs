@@ -246,12 +246,7 @@ pub(super) fn validate_vm_params(
         let prop = control
             .iter()
             .find(|(n, _)| n == k)
-            .map(|(_, ty)| schema::Prop {
-                ty: *ty,
-                optional: true,
-                default_key: false,
-                alias: None,
-            })
+            .map(|(_, ty)| schema::opt(*ty))
             .or_else(|| schema::qemu_option(k));
         match prop {
             Some(prop) => schema::check_prop(v, &prop, k, &mut errors),

@@ -63,7 +63,8 @@ pub(crate) struct Prop {
     pub(crate) alias: Option<(&'static str, &'static str)>,
 }
 
-const fn opt(ty: Ty) -> Prop {
+/// An optional property of type `ty`.
+pub(crate) const fn opt(ty: Ty) -> Prop {
     Prop {
         ty,
         optional: true,

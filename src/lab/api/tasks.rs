@@ -84,8 +84,9 @@ pub(super) fn task_log(
 ) -> Result<Answer, ApiError> {
     let w = lab.world();
     let (_, t) = find_task(&w, node, upid)?;
-    let start = count_param(p, "start", 0)?;
-    let limit = count_param(p, "limit", 50)?;
+    check_params(p, &[("start", COUNT), ("limit", COUNT)])?;
+    let num = |k: &str| p.get(k).and_then(|v| v.parse::<usize>().ok());
+    let (start, limit) = (num("start").unwrap_or(0), num("limit").unwrap_or(50));
     if t.log.is_empty() {
         return Ok(Answer::with_total(json!([{"n": 1, "t": "no content"}]), 1));
     }
@@ -100,24 +101,22 @@ pub(super) fn task_log(
     Ok(Answer::with_total(Value::Array(lines), t.log.len() as u64))
 }
 
-/// A non-negative integer parameter (`type => 'integer', minimum => 0`).
-fn count_param(p: &BTreeMap<String, String>, k: &str, default: usize) -> Result<usize, ApiError> {
-    let Some(v) = p.get(k) else {
-        return Ok(default);
-    };
+/// Checks the optional parameters `schema` declares (others pass, as handlers declare more).
+fn check_params(
+    p: &BTreeMap<String, String>,
+    schema: &[(&'static str, schema::Prop)],
+) -> Result<(), ApiError> {
     let mut errors = schema::Errors::new();
-    let prop = schema::Prop {
-        ty: schema::Ty::Int(Some(0), None),
-        optional: true,
-        default_key: false,
-        alias: None,
-    };
-    schema::check_prop(v, &prop, k, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Param(errors));
+    schema::check_object("", schema, p, true, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Param(errors))
     }
-    Ok(v.parse().unwrap_or(default))
 }
+
+/// A non-negative integer (`type => 'integer', minimum => 0`).
+const COUNT: schema::Prop = schema::opt(schema::Ty::Int(Some(0), None));
 
 /// `GET /nodes/{node}/tasks` (`pve-manager` `PVE/API2/Tasks.pm` `node_tasks`): the archive
 /// newest first, each with `endtime` and its exit text in `status` and no `exitstatus`;
@@ -128,46 +127,23 @@ pub(super) fn tasks_list(
     node: usize,
     p: &BTreeMap<String, String>,
 ) -> Result<Answer, ApiError> {
-    let mut errors = schema::Errors::new();
-    let int = |min| schema::Prop {
-        ty: schema::Ty::Int(Some(min), None),
-        optional: true,
-        default_key: false,
-        alias: None,
-    };
-    let checks: [(&str, schema::Prop); 6] = [
-        ("start", int(0)),
-        ("limit", int(0)),
-        ("vmid", int(100)),
-        ("since", int(0)),
-        ("until", int(0)),
-        (
-            "source",
-            schema::Prop {
-                ty: schema::Ty::Str(schema::Check::Enum(&["archive", "active", "all"])),
-                ..int(0)
-            },
-        ),
-    ];
-    for (k, prop) in &checks {
-        if let Some(v) = p.get(*k) {
-            schema::check_prop(v, prop, k, &mut errors);
-        }
-    }
-    if let Some(v) = p.get("errors") {
-        schema::check_prop(
-            v,
-            &schema::Prop {
-                ty: schema::Ty::Bool,
-                ..int(0)
-            },
-            "errors",
-            &mut errors,
-        );
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Param(errors));
-    }
+    check_params(
+        p,
+        &[
+            ("start", COUNT),
+            ("limit", COUNT),
+            ("vmid", schema::opt(schema::Ty::Int(Some(100), None))),
+            ("since", COUNT),
+            ("until", COUNT),
+            ("errors", schema::opt(schema::Ty::Bool)),
+            (
+                "source",
+                schema::opt(schema::Ty::Str(schema::Check::Enum(&[
+                    "archive", "active", "all",
+                ]))),
+            ),
+        ],
+    )?;
     let num = |k: &str| p.get(k).and_then(|v| v.parse::<u64>().ok());
     let start = num("start").unwrap_or(0) as usize;
     let limit = num("limit").unwrap_or(50) as usize;

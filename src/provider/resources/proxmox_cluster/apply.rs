@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::model::{defaults, Cluster, NodeStatus};
-use crate::clients::proxmox::{Call, Client};
+use crate::clients::proxmox::{Call, Client, Fingerprint};
 use crate::clients::ssh::{self, HostKeyPolicy, Output, Pool, Target};
 use crate::clients::ErrorKind;
 
@@ -257,14 +257,7 @@ fn pem_fingerprint(pem: &str) -> Option<String> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)
         .ok()?;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
-    Some(
-        d.as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":"),
-    )
+    Some(Fingerprint::of(&der).to_string())
 }
 
 /// The cluster name `pvecm status` reports, if the node is in one.
