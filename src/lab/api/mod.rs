@@ -190,11 +190,7 @@ pub(crate) async fn local_call(
 ) -> Result<Value, ApiError> {
     let method = hyper::Method::from_bytes(method.as_bytes())
         .map_err(|_| ApiError::Status(501, format!("method '{method}' not available")))?;
-    let segs: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| http::url_decode(s, false))
-        .collect();
+    let segs = segments(path);
     let req = Req {
         method,
         path: format!("/api2/json{path}"),
@@ -324,6 +320,14 @@ fn authenticate(
     Ok(Some(caller))
 }
 
+/// A path's segments, each percent-decoded (`local%3Aiso%2Fx.iso` is one segment).
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| http::url_decode(s, false))
+        .collect()
+}
+
 /// The route template for faults and the trace, e.g. `/nodes/{node}/qemu/{vmid}/config`.
 fn template(segs: &[String]) -> String {
     let mut out = String::new();
@@ -369,11 +373,7 @@ async fn handle(lab: Arc<LabInner>, node: usize, req: Req, conn: CancellationTok
             None,
         )));
     };
-    let segs: Vec<String> = rel
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| http::url_decode(s, false))
-        .collect();
+    let segs = segments(rel);
     let rel = format!("/{}", segs.join("/"));
     let op = format!("api:{} {}", req.method, template(&segs));
     match apply_fault(&lab, HostRef::Node(node), &op, &conn).await {
