@@ -37,8 +37,16 @@ const NODE_FIELDS: &[&str] = &[
     "memory_gb",
     "boot_gb",
     "osd_gb",
+    "ssh_host_key",
 ];
-const BASTION_FIELDS: &[&str] = &["name", "public_ip", "private_ip", "ssh_user", "ssh_port"];
+const BASTION_FIELDS: &[&str] = &[
+    "name",
+    "public_ip",
+    "private_ip",
+    "ssh_user",
+    "ssh_port",
+    "ssh_host_key",
+];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -372,8 +380,8 @@ fn check_outputs(out: &Json) {
         "the Tailscale key must never be an output"
     );
     assert!(
-        !text.contains("ssh-ed25519"),
-        "SSH keys are inputs of Layer 1 only"
+        !text.contains("OfflineTestKeyOnly") && !text.contains("PRIVATE KEY"),
+        "the user's SSH keys are inputs of Layer 1 only, and no private key is an output"
     );
 
     assert_eq!(out["tier"]["value"], "always_free");
@@ -579,6 +587,20 @@ fn check_state(state: &Json) {
         assert!(
             cloud_init.contains("iptables -I INPUT 1 -s 10.0.0.0/16 -j ACCEPT"),
             "the image's host firewall admits the VCN"
+        );
+        // The host key Layer 1 made is the host's only one, and Layer 2 can pin its public half.
+        let name = v["display_name"].as_str().unwrap();
+        let key = of_type(&all, "freetier_ssh_host_key")
+            .into_iter()
+            .find(|k| k["index"] == name)
+            .unwrap_or_else(|| panic!("a host key for {name}"));
+        let public = key["values"]["public_key_openssh"].as_str().unwrap();
+        assert!(public.starts_with("ssh-ed25519 "), "{public}");
+        assert!(
+            cloud_init.contains("ssh_genkeytypes: []")
+                && cloud_init.contains(&format!("ed25519_public: \"{public}\""))
+                && cloud_init.contains("ed25519_private: \"-----BEGIN OPENSSH PRIVATE KEY-----\\n"),
+            "{name}'s cloud-init installs its own key"
         );
         if v["shape"] == "VM.Standard.A1.Flex" {
             assert_eq!(

@@ -51,6 +51,7 @@ impl Provider for FreetierProvider {
         vec![
             Arc::new(resources::age_key::AgeKey),
             Arc::new(resources::proxmox_cluster::ProxmoxCluster),
+            Arc::new(resources::ssh_host_key::SshHostKey),
         ]
     }
 

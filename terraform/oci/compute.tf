@@ -41,6 +41,14 @@ locals {
   ssh_authorized_keys = join("\n", var.ssh_public_keys)
 }
 
+# Each host's SSH host key, made here so cloud-init installs it at first boot and Layer 2 pins
+# its public half from the first connection (nodes[*].ssh_host_key). A rebuilt host gets the
+# same key unless the key is replaced too.
+resource "freetier_ssh_host_key" "host" {
+  for_each = merge({ for n in local.layout_nodes : n.name => n.name }, { (local.bastion_name) = local.bastion_name })
+  comment  = each.key
+}
+
 resource "oci_core_instance" "node" {
   # layout_checked is true or stops the plan, naming node_count (allocation.tf).
   for_each = local.layout_checked ? local.nodes : {}
@@ -73,9 +81,11 @@ resource "oci_core_instance" "node" {
   metadata = {
     ssh_authorized_keys = local.ssh_authorized_keys
     user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
-      hostname = each.key
-      auth_key = var.tailscale_auth_key
-      vcn_cidr = local.vcn_cidr
+      hostname         = each.key
+      auth_key         = var.tailscale_auth_key
+      vcn_cidr         = local.vcn_cidr
+      host_key_private = freetier_ssh_host_key.host[each.key].private_key_openssh
+      host_key_public  = freetier_ssh_host_key.host[each.key].public_key_openssh
     }))
   }
 
@@ -111,9 +121,11 @@ resource "oci_core_instance" "bastion" {
   metadata = {
     ssh_authorized_keys = local.ssh_authorized_keys
     user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
-      hostname = local.bastion_name
-      auth_key = var.tailscale_auth_key
-      vcn_cidr = local.vcn_cidr
+      hostname         = local.bastion_name
+      auth_key         = var.tailscale_auth_key
+      vcn_cidr         = local.vcn_cidr
+      host_key_private = freetier_ssh_host_key.host[local.bastion_name].private_key_openssh
+      host_key_public  = freetier_ssh_host_key.host[local.bastion_name].public_key_openssh
     }))
   }
 

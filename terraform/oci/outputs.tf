@@ -2,7 +2,7 @@
 # contract"). Add fields freely; never rename or remove one without changing both layers.
 #
 # Remote state drops the `sensitive` flag, so nothing secret is ever an output here: the
-# Tailscale auth key and the SSH keys stay inputs of this layer.
+# Tailscale auth key, the SSH keys and the host keys' private halves never leave this layer.
 
 output "tier" {
   description = "The free-tier profile this stack was checked against (always_free or pay_as_you_go)."
@@ -10,7 +10,7 @@ output "tier" {
 }
 
 output "nodes" {
-  description = "The Ampere A1 nodes, in order: name, private_ip, public_ip, tailscale_name, ssh_user, ssh_port, shape, ocpus, memory_gb, boot_gb, osd_gb (block storage the tier still allows for this node's Ceph OSDs)."
+  description = "The Ampere A1 nodes, in order: name, private_ip, public_ip, tailscale_name, ssh_user, ssh_port, shape, ocpus, memory_gb, boot_gb, osd_gb (block storage the tier still allows for this node's Ceph OSDs), ssh_host_key (the host's SSH public key, to pin)."
   value = [
     for n in local.layout_nodes : {
       name           = n.name
@@ -24,18 +24,20 @@ output "nodes" {
       memory_gb      = local.sizes[n.name].memory_gb
       boot_gb        = local.sizes[n.name].boot_volume_gb
       osd_gb         = local.osd_gb_per_node
+      ssh_host_key   = freetier_ssh_host_key.host[n.name].public_key_openssh
     }
   ]
 }
 
 output "bastion" {
-  description = "The micro bastion: name, public_ip (the reserved one), private_ip, ssh_user, ssh_port."
+  description = "The micro bastion: name, public_ip (the reserved one), private_ip, ssh_user, ssh_port, ssh_host_key."
   value = {
-    name       = local.bastion_name
-    public_ip  = oci_core_public_ip.bastion.ip_address
-    private_ip = oci_core_instance.bastion.private_ip
-    ssh_user   = var.ssh_user
-    ssh_port   = 22
+    name         = local.bastion_name
+    public_ip    = oci_core_public_ip.bastion.ip_address
+    private_ip   = oci_core_instance.bastion.private_ip
+    ssh_user     = var.ssh_user
+    ssh_port     = 22
+    ssh_host_key = freetier_ssh_host_key.host[local.bastion_name].public_key_openssh
   }
 }
 

@@ -8,7 +8,7 @@ data "terraform_remote_state" "oci" {
 
 locals {
   oci     = data.terraform_remote_state.oci.outputs
-  nodes   = local.oci.nodes
+  nodes   = [for n in local.oci.nodes : n if !contains(var.leaving_nodes, n.name)]
   bastion = local.oci.bastion
   # An even node count needs the bastion's QDevice vote to survive one node down.
   even = length(local.nodes) % 2 == 0
@@ -18,6 +18,7 @@ resource "freetier_proxmox_cluster" "this" {
   name               = var.cluster_name
   ssh_private_key    = file(pathexpand(var.ssh_private_key_path))
   trust_on_first_use = var.trust_on_first_use
+  destroy_mode       = var.destroy_mode
 
   dynamic "node" {
     for_each = local.nodes

@@ -43,3 +43,20 @@ variable "accepted_ceph_warnings" {
   type        = list(string)
   default     = []
 }
+
+variable "leaving_nodes" {
+  description = "Names of Layer 1 nodes to take out of the cluster (their Ceph OSD, monitor and manager destroyed, the node separated, then `pvecm delnode`). Apply this layer first, then remove the instances in Layer 1."
+  type        = list(string)
+  default     = []
+}
+
+variable "destroy_mode" {
+  description = "What `destroy` does: \"forget\" leaves the cluster running and only drops it from state; \"dissolve\" takes it apart (apply once after changing it, then destroy)."
+  type        = string
+  default     = "forget"
+
+  validation {
+    condition     = contains(["forget", "dissolve"], var.destroy_mode)
+    error_message = "The destroy_mode must be \"forget\" or \"dissolve\"."
+  }
+}

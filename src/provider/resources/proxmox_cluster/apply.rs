@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::model::{defaults, Cluster, NodeStatus};
+use super::model::{defaults, Cluster, NodeConfig, NodeStatus};
 use crate::clients::proxmox::{Call, Client, Fingerprint};
 use crate::clients::ssh::{self, HostKeyPolicy, Output, Pool, Target};
 use crate::clients::ErrorKind;
@@ -42,7 +42,12 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn new(step: &str, host: Option<&str>, kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(super) fn new(
+        step: &str,
+        host: Option<&str>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
         StepError {
             step: step.to_string(),
             host: host.map(str::to_string),
@@ -52,7 +57,7 @@ impl StepError {
     }
 }
 
-type Step<T> = Result<T, StepError>;
+pub(super) type Step<T> = Result<T, StepError>;
 
 /// Which steps finished, kept in private state so the next apply can tell what it resumes.
 #[derive(Debug, Default, Clone)]
@@ -61,7 +66,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn mark(&mut self, step: &str) {
+    pub(super) fn mark(&mut self, step: &str) {
         tracing::info!(step, "proxmox cluster: step done");
         if !self.done.iter().any(|d| d == step) {
             self.done.push(step.to_string());
@@ -71,22 +76,24 @@ impl Progress {
 
 /// One host to reach over SSH.
 #[derive(Clone)]
-struct Host {
-    name: String,
+pub(super) struct Host {
+    pub(super) name: String,
     target: Target,
 }
 
 /// The hosts of a run, and one pooled SSH connection to each.
 pub struct Hosts {
     pool: Pool,
-    nodes: Vec<Host>,
+    pub(super) nodes: Vec<Host>,
+    /// Nodes the configuration no longer names, which an update takes out of the cluster.
+    pub(super) leaving: Vec<Host>,
     qdevice: Option<Host>,
     cancel: CancellationToken,
 }
 
 impl Hosts {
-    /// The hosts `m` names, with the key and host-key policy it gives.
-    pub fn new(m: &Cluster, cancel: &CancellationToken) -> Step<Hosts> {
+    /// The hosts `m` names, and the `leaving` ones, with the key and host-key policy `m` gives.
+    pub fn new(m: &Cluster, leaving: &[NodeConfig], cancel: &CancellationToken) -> Step<Hosts> {
         let key_text = m.ssh_private_key.known().cloned().unwrap_or_default();
         let key = ssh::parse_private_key(&key_text).map_err(|e| {
             StepError::new(
@@ -119,9 +126,8 @@ impl Hosts {
                 )),
             }
         };
-        let mut nodes = Vec::new();
-        for n in &m.node {
-            nodes.push(Host {
+        let host = |n: &NodeConfig| -> Step<Host> {
+            Ok(Host {
                 name: n.name.clone(),
                 target: Target {
                     host: n.address.clone(),
@@ -130,8 +136,10 @@ impl Hosts {
                     key: key.clone(),
                     host_key: policy(&n.name, n.host_key.known())?,
                 },
-            });
-        }
+            })
+        };
+        let nodes = m.node.iter().map(host).collect::<Step<Vec<_>>>()?;
+        let leaving = leaving.iter().map(host).collect::<Step<Vec<_>>>()?;
         let qdevice = match &m.qdevice {
             Some(q) => Some(Host {
                 name: format!("qdevice {}", q.address),
@@ -148,12 +156,19 @@ impl Hosts {
         Ok(Hosts {
             pool: Pool::new(ssh::Options::default()),
             nodes,
+            leaving,
             qdevice,
             cancel: cancel.clone(),
         })
     }
 
-    async fn exec_on(&self, h: &Host, step: &str, cmd: &str, stdin: Option<&[u8]>) -> Step<Output> {
+    pub(super) async fn exec_on(
+        &self,
+        h: &Host,
+        step: &str,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+    ) -> Step<Output> {
         tracing::debug!(host = %h.name, step, "proxmox cluster: ssh");
         self.pool
             .exec(&h.target, cmd, stdin, defaults::COMMAND, &self.cancel)
@@ -162,8 +177,24 @@ impl Hosts {
     }
 
     /// Runs `cmd` on node `i`; a non-zero exit is an error quoting stderr.
-    async fn must(&self, i: usize, step: &str, cmd: &str, stdin: Option<&[u8]>) -> Step<String> {
-        let h = &self.nodes[i];
+    pub(super) async fn must(
+        &self,
+        i: usize,
+        step: &str,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+    ) -> Step<String> {
+        self.must_on(&self.nodes[i], step, cmd, stdin).await
+    }
+
+    /// Runs `cmd` on `h`; a non-zero exit is an error quoting stderr.
+    pub(super) async fn must_on(
+        &self,
+        h: &Host,
+        step: &str,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+    ) -> Step<String> {
         let out = self.exec_on(h, step, cmd, stdin).await?;
         if out.success() {
             Ok(out.stdout_text().to_string())
@@ -189,11 +220,11 @@ impl Hosts {
     }
 
     /// Runs `cmd` on node `i` and returns its output whatever the exit code.
-    async fn run(&self, i: usize, step: &str, cmd: &str) -> Step<Output> {
+    pub(super) async fn run(&self, i: usize, step: &str, cmd: &str) -> Step<Output> {
         self.exec_on(&self.nodes[i], step, cmd, None).await
     }
 
-    fn cancelled(&self, step: &str) -> Step<()> {
+    pub(super) fn cancelled(&self, step: &str) -> Step<()> {
         if self.cancel.is_cancelled() {
             Err(StepError::new(
                 step,
@@ -301,137 +332,21 @@ pub async fn form(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<F
     let checked = futures_util::future::try_join_all(checks).await?;
     progress.mark("connect");
 
-    // The cluster on the first node.
-    let status = hosts.run(first, "cluster create", "pvecm status").await?;
-    match cluster_name(&status) {
-        Some(n) if n == m.name => {}
-        Some(other) => {
-            return Err(StepError::new(
-                "cluster create",
-                Some(&hosts.nodes[first].name),
-                ErrorKind::Fatal,
-                format!("this node is already in cluster '{other}'; name this resource '{other}' to adopt it, or take the node out of that cluster first"),
-            ))
+    // Ceph's packages take the longest of any step and need only the node itself: they go on
+    // while the cluster forms, whose joins must stay one at a time.
+    let installs = async {
+        if m.ceph.is_none() {
+            return Ok(Vec::new());
         }
-        None => {
-            hosts.cancelled("cluster create")?;
-            hosts
-                .must(first, "cluster create", &format!("pvecm create {}", ssh::shell_quote(&m.name)), None)
-                .await?;
-        }
-    }
-    progress.mark("cluster create");
-
-    // Joins, one at a time.
-    let mut join_password: Option<String> = None;
-    for i in 1..hosts.nodes.len() {
-        let step = format!("join {}", hosts.nodes[i].name);
-        hosts.cancelled(&step)?;
-        let status = hosts.run(i, &step, "pvecm status").await?;
-        match cluster_name(&status) {
-            Some(n) if n == m.name => {
-                progress.mark(&step);
-                continue;
-            }
-            Some(other) => {
-                return Err(StepError::new(
-                    &step,
-                    Some(&hosts.nodes[i].name),
-                    ErrorKind::Fatal,
-                    format!(
-                    "this node is in another cluster, '{other}'; take it out of that cluster first"
-                ),
-                ))
-            }
-            None => {}
-        }
-        let pem = hosts
-            .must(first, &step, "cat /etc/pve/local/pve-ssl.pem", None)
-            .await?;
-        let fp = pem_fingerprint(&pem).ok_or_else(|| {
-            StepError::new(
-                &step,
-                Some(&hosts.nodes[first].name),
-                ErrorKind::Fatal,
-                "/etc/pve/local/pve-ssl.pem holds no certificate",
-            )
-        })?;
-        let password = match &join_password {
-            Some(p) => p.clone(),
-            None => {
-                let p = random_secret();
-                hosts
-                    .must(
-                        first,
-                        &step,
-                        "chpasswd",
-                        Some(format!("root:{p}\n").as_bytes()),
-                    )
-                    .await?;
-                join_password = Some(p.clone());
-                p
-            }
-        };
-        let cmd = format!(
-            "pvecm add {} --fingerprint {} --link0 {}",
-            ssh::shell_quote(&m.node[first].address),
-            fp,
-            ssh::shell_quote(&m.node[i].address)
-        );
-        hosts
-            .must(i, &step, &cmd, Some(format!("{password}\n").as_bytes()))
-            .await?;
-        wait_quorum(hosts, first, &step, i + 1).await?;
-        progress.mark(&step);
-    }
-
-    // A QDevice for an even count.
-    if hosts.nodes.len().is_multiple_of(2) {
-        if let Some(q) = &hosts.qdevice {
-            let step = "qdevice";
-            let status = hosts.must(first, step, "pvecm status", None).await?;
-            if !status.contains("Qdevice") {
-                let out = hosts
-                    .exec_on(q, step, "apt-get install -y corosync-qnetd", None)
-                    .await?;
-                if !out.success() {
-                    return Err(StepError::new(
-                        step,
-                        Some(&q.name),
-                        ErrorKind::Fatal,
-                        format!(
-                            "installing corosync-qnetd failed: {}",
-                            out.stderr_text().trim()
-                        ),
-                    ));
-                }
-                let installs = (0..hosts.nodes.len())
-                    .map(|i| hosts.must(i, step, "apt-get install -y corosync-qdevice", None));
-                futures_util::future::try_join_all(installs).await?;
-                hosts
-                    .must(
-                        first,
-                        step,
-                        &format!("pvecm qdevice setup {}", ssh::shell_quote(&q.target.host)),
-                        None,
-                    )
-                    .await?;
-            }
-            progress.mark(step);
-        }
-    }
+        futures_util::future::try_join_all((0..hosts.nodes.len()).map(|i| install_ceph(hosts, i)))
+            .await
+    };
+    let (membership, installed) = tokio::join!(membership(m, hosts, first, progress), installs);
+    membership?;
+    installed?;
 
     // Ceph.
     if let Some(ceph) = &m.ceph {
-        let installs = (0..hosts.nodes.len()).map(|i| {
-            hosts.must(
-                i,
-                "ceph install",
-                "pveceph install --repository no-subscription --version tentacle",
-                None,
-            )
-        });
-        futures_util::future::try_join_all(installs).await?;
         progress.mark("ceph install");
         // Replicas: one per node up to three, one fewer still writable (at least one). They
         // go into ceph.conf's pool defaults too, so Ceph's own pools (`.mgr`) match and a
@@ -545,8 +460,167 @@ pub async fn form(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<F
     })
 }
 
+/// The cluster on the first node, every other node joined one at a time, and the QDevice.
+async fn membership(m: &Cluster, hosts: &Hosts, first: usize, progress: &mut Progress) -> Step<()> {
+    // The cluster on the first node.
+    let status = hosts.run(first, "cluster create", "pvecm status").await?;
+    match cluster_name(&status) {
+        Some(n) if n == m.name => {}
+        Some(other) => {
+            return Err(StepError::new(
+                "cluster create",
+                Some(&hosts.nodes[first].name),
+                ErrorKind::Fatal,
+                format!("this node is already in cluster '{other}'; name this resource '{other}' to adopt it, or take the node out of that cluster first"),
+            ))
+        }
+        None => {
+            hosts.cancelled("cluster create")?;
+            hosts
+                .must(first, "cluster create", &format!("pvecm create {}", ssh::shell_quote(&m.name)), None)
+                .await?;
+        }
+    }
+    progress.mark("cluster create");
+
+    // Joins, one at a time.
+    let mut join_password: Option<String> = None;
+    for i in 1..hosts.nodes.len() {
+        let step = format!("join {}", hosts.nodes[i].name);
+        hosts.cancelled(&step)?;
+        let status = hosts.run(i, &step, "pvecm status").await?;
+        match cluster_name(&status) {
+            Some(n) if n == m.name => {
+                progress.mark(&step);
+                continue;
+            }
+            Some(other) => {
+                return Err(StepError::new(
+                    &step,
+                    Some(&hosts.nodes[i].name),
+                    ErrorKind::Fatal,
+                    format!(
+                    "this node is in another cluster, '{other}'; take it out of that cluster first"
+                ),
+                ))
+            }
+            None => {}
+        }
+        let pem = hosts
+            .must(first, &step, "cat /etc/pve/local/pve-ssl.pem", None)
+            .await?;
+        let fp = pem_fingerprint(&pem).ok_or_else(|| {
+            StepError::new(
+                &step,
+                Some(&hosts.nodes[first].name),
+                ErrorKind::Fatal,
+                "/etc/pve/local/pve-ssl.pem holds no certificate",
+            )
+        })?;
+        let password = match &join_password {
+            Some(p) => p.clone(),
+            None => {
+                let p = random_secret();
+                hosts
+                    .must(
+                        first,
+                        &step,
+                        "chpasswd",
+                        Some(format!("root:{p}\n").as_bytes()),
+                    )
+                    .await?;
+                join_password = Some(p.clone());
+                p
+            }
+        };
+        let cmd = format!(
+            "pvecm add {} --fingerprint {} --link0 {}",
+            ssh::shell_quote(&m.node[first].address),
+            fp,
+            ssh::shell_quote(&m.node[i].address)
+        );
+        hosts
+            .must(i, &step, &cmd, Some(format!("{password}\n").as_bytes()))
+            .await?;
+        wait_quorum(hosts, first, &step, i + 1).await?;
+        progress.mark(&step);
+    }
+
+    // A QDevice for an even count; none for an odd one, where it would only add a vote that
+    // can split the cluster (pvecm.adoc, "Corosync External Vote Support").
+    if !hosts.nodes.len().is_multiple_of(2) {
+        let status = hosts.must(first, "qdevice", "pvecm status", None).await?;
+        if status.contains("Qdevice") {
+            hosts
+                .must(first, "qdevice", "pvecm qdevice remove", None)
+                .await?;
+        }
+    } else {
+        if let Some(q) = &hosts.qdevice {
+            let step = "qdevice";
+            let status = hosts.must(first, step, "pvecm status", None).await?;
+            if !status.contains("Qdevice") {
+                let out = hosts
+                    .exec_on(q, step, "apt-get install -y corosync-qnetd", None)
+                    .await?;
+                if !out.success() {
+                    return Err(StepError::new(
+                        step,
+                        Some(&q.name),
+                        ErrorKind::Fatal,
+                        format!(
+                            "installing corosync-qnetd failed: {}",
+                            out.stderr_text().trim()
+                        ),
+                    ));
+                }
+                let installs = (0..hosts.nodes.len())
+                    .map(|i| hosts.must(i, step, "apt-get install -y corosync-qdevice", None));
+                futures_util::future::try_join_all(installs).await?;
+                hosts
+                    .must(
+                        first,
+                        step,
+                        &format!("pvecm qdevice setup {}", ssh::shell_quote(&q.target.host)),
+                        None,
+                    )
+                    .await?;
+            }
+            progress.mark(step);
+        }
+    }
+
+    Ok(())
+}
+
+/// Ceph's packages on node `i`, unless they are there already (an install takes minutes).
+async fn install_ceph(hosts: &Hosts, i: usize) -> Step<()> {
+    let step = "ceph install";
+    if hosts
+        .run(i, step, "test -x /usr/bin/ceph-mon")
+        .await?
+        .success()
+    {
+        return Ok(());
+    }
+    hosts
+        .must(
+            i,
+            step,
+            "pveceph install --repository no-subscription --version tentacle",
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Waits until the first node reports quorum with `members` nodes.
-async fn wait_quorum(hosts: &Hosts, first: usize, step: &str, members: usize) -> Step<()> {
+pub(super) async fn wait_quorum(
+    hosts: &Hosts,
+    first: usize,
+    step: &str,
+    members: usize,
+) -> Step<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
         // While corosync settles, `pvecm status` may fail: that is "not yet", until the deadline.
@@ -652,7 +726,7 @@ async fn osd_on_tail(hosts: &Hosts, i: usize) -> Step<()> {
 }
 
 /// Waits for HEALTH_OK, or for warnings that are all in `accepted`.
-async fn wait_health(hosts: &Hosts, first: usize, accepted: &[String]) -> Step<()> {
+pub(super) async fn wait_health(hosts: &Hosts, first: usize, accepted: &[String]) -> Step<()> {
     let step = "ceph health";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {

@@ -7,6 +7,7 @@
 
 mod apply;
 mod model;
+mod remove;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +17,7 @@ use crate::framework::*;
 
 use self::apply::{Hosts, Progress, StepError};
 pub use self::model::parse_duration;
-use self::model::{Cluster, NodeStatus, DEFAULT_POOL};
+use self::model::{Cluster, NodeConfig, NodeStatus, DEFAULT_POOL};
 
 /// The resource.
 pub struct ProxmoxCluster;
@@ -138,20 +139,63 @@ fn partial_state(mut m: Cluster) -> Value {
     m.to_value()
 }
 
-async fn run_form(ctx: &Ctx, planned: &Value, which: &str, resp: &mut StateResponse) {
+/// The nodes `prior` names that `m` no longer does: an update takes them out.
+fn leaving_nodes(m: &Cluster, prior: Option<&Value>) -> Vec<NodeConfig> {
+    let Some(prior) = prior.and_then(|p| read_model::<Cluster>(p).ok()) else {
+        return Vec::new();
+    };
+    prior
+        .node
+        .into_iter()
+        .filter(|p| !m.node.iter().any(|n| n.name == p.name))
+        .collect()
+}
+
+async fn run_form(
+    ctx: &Ctx,
+    planned: &Value,
+    prior: Option<&Value>,
+    which: &str,
+    resp: &mut StateResponse,
+) {
     let m: Cluster = match read_model(planned) {
         Ok(m) => m,
         Err(e) => return model_error(&mut resp.diagnostics, e),
     };
-    let hosts = match Hosts::new(&m, &ctx.cancel) {
+    let leaving = leaving_nodes(&m, prior);
+    let hosts = match Hosts::new(&m, &leaving, &ctx.cancel) {
         Ok(h) => h,
         Err(e) => return step_diag(&mut resp.diagnostics, &e),
     };
     let mut progress = Progress::default();
     let limit = m.timeout(which);
-    let result = tokio::time::timeout(limit, apply::form(&m, &hosts, &mut progress)).await;
+    let work = async {
+        // Removals first: the nodes that stay then form (or finish forming) the cluster,
+        // which also sets the QDevice up or takes it away for the new count.
+        for h in &hosts.leaving {
+            remove::remove_node(&m, &hosts, h, hosts.nodes.len(), &mut progress).await?;
+        }
+        apply::form(&m, &hosts, &mut progress).await
+    };
+    let result = tokio::time::timeout(limit, work).await;
     hosts.close().await;
     resp.private = progress_private(&progress);
+    for h in &hosts.leaving {
+        if progress
+            .done
+            .iter()
+            .any(|d| *d == format!("remove {}", h.name))
+        {
+            resp.diagnostics.warning(
+                "Node Left the Cluster",
+                format!(
+                    "{} left cluster '{}' and runs Proxmox VE on its own; its Ceph OSD was destroyed. \
+                     Reinstall it before it joins any cluster again: https://pve.proxmox.com/pve-docs/chapter-pvecm.html#_remove_a_cluster_node",
+                    h.name, m.name
+                ),
+            );
+        }
+    }
     match result {
         Ok(Ok(formed)) => resp.state = formed_state(m, formed),
         Ok(Err(e)) => {
@@ -168,6 +212,45 @@ async fn run_form(ctx: &Ctx, planned: &Value, which: &str, resp: &mut StateRespo
                 ),
             );
             resp.state = partial_state(m);
+        }
+    }
+}
+
+/// `destroy_mode = "dissolve"`: every node taken out, Ceph purged, each host left standalone.
+async fn run_dissolve(ctx: &Ctx, prior: &Value, resp: &mut StateResponse) {
+    let m: Cluster = match read_model(prior) {
+        Ok(m) => m,
+        Err(e) => return model_error(&mut resp.diagnostics, e),
+    };
+    let hosts = match Hosts::new(&m, &[], &ctx.cancel) {
+        Ok(h) => h,
+        Err(e) => {
+            resp.state = prior.clone();
+            return step_diag(&mut resp.diagnostics, &e);
+        }
+    };
+    let mut progress = Progress::default();
+    let limit = m.timeout("delete");
+    let result = tokio::time::timeout(limit, remove::dissolve(&m, &hosts, &mut progress)).await;
+    hosts.close().await;
+    resp.private = progress_private(&progress);
+    match result {
+        Ok(Ok(())) => resp.state = Value::Null,
+        Ok(Err(e)) => {
+            // The cluster is still there, in part: it stays in state, and destroying again resumes.
+            step_diag(&mut resp.diagnostics, &e);
+            resp.state = prior.clone();
+        }
+        Err(_) => {
+            resp.diagnostics.error(
+                "Proxmox Cluster Timed Out",
+                format!(
+                    "dissolving did not finish within {}s (timeouts.delete); finished steps: {}. Destroying again resumes.",
+                    limit.as_secs(),
+                    progress.done.join(", ")
+                ),
+            );
+            resp.state = prior.clone();
         }
     }
 }
@@ -223,7 +306,7 @@ impl Resource for ProxmoxCluster {
                 "A Proxmox VE cluster with Ceph, formed over SSH on hosts that run Proxmox VE: `pvecm create` on the first node, \
                  joins one at a time, a QDevice for an even node count, then Ceph (a monitor, manager and OSD per node, the OSD on \
                  the boot volume's free tail) and an API token for the next layer. Every step first checks whether it is done, so \
-                 a failed apply resumes. Destroying it only forgets the cluster (`destroy_mode`).",
+                 a failed apply resumes. Removing a node from the configuration takes it out of the cluster; destroying forgets the cluster, or dissolves it (`destroy_mode`).",
             )
             .attribute(Attribute::string("id").computed().use_state_for_unknown().description("The cluster name."))
             .attribute(
@@ -250,7 +333,7 @@ impl Resource for ProxmoxCluster {
                     .optional()
                     .computed()
                     .default(Value::from("forget"))
-                    .description("`forget` (the default): destroy removes the cluster from Terraform's state and leaves it running, because taking a Proxmox cluster apart cannot be undone."),
+                    .description("What destroy does. `forget` (the default) removes the cluster from Terraform's state and leaves it running, because taking a Proxmox VE cluster apart cannot be undone. `dissolve` takes it apart: Ceph's pools, OSDs, monitors and managers destroyed, every node separated and left running Proxmox VE on its own."),
             )
             .attribute(Attribute::string("api_url").computed().use_state_for_unknown().description("The first node's API, `https://ADDRESS:8006/api2/json`."))
             .attribute(Attribute::string("api_token_id").computed().use_state_for_unknown().description("The API token for the next layer, `root@pam!freetier`."))
@@ -278,7 +361,7 @@ impl Resource for ProxmoxCluster {
     }
 
     async fn create(&self, ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
-        run_form(ctx, &req.planned, "create", resp).await;
+        run_form(ctx, &req.planned, None, "create", resp).await;
     }
 
     async fn read(&self, ctx: &Ctx, req: ReadRequest, resp: &mut StateResponse) {
@@ -341,17 +424,21 @@ impl Resource for ProxmoxCluster {
     }
 
     async fn update(&self, ctx: &Ctx, req: UpdateRequest, resp: &mut StateResponse) {
-        run_form(ctx, &req.planned, "update", resp).await;
+        run_form(ctx, &req.planned, Some(&req.prior), "update", resp).await;
     }
 
-    async fn delete(&self, _ctx: &Ctx, req: DeleteRequest, resp: &mut StateResponse) {
+    async fn delete(&self, ctx: &Ctx, req: DeleteRequest, resp: &mut StateResponse) {
+        if req.prior.attr("destroy_mode").as_str() == Some("dissolve") {
+            return run_dissolve(ctx, &req.prior, resp).await;
+        }
         let name = req.prior.attr("name").as_str().unwrap_or("").to_string();
         resp.state = Value::Null;
         resp.diagnostics.warning(
             "Proxmox Cluster Left Running",
             format!(
-                "cluster '{name}' is removed from Terraform's state but still runs: taking a Proxmox VE cluster apart cannot be undone. \
-                 To take it apart by hand, see https://pve.proxmox.com/pve-docs/chapter-pvecm.html#_remove_a_cluster_node"
+                "cluster '{name}' is removed from Terraform's state but still runs (destroy_mode = \"forget\"). \
+                 To take it apart, set destroy_mode = \"dissolve\" and apply before destroying, or see \
+                 https://pve.proxmox.com/pve-docs/chapter-pvecm.html#_remove_a_cluster_node"
             ),
         );
     }
@@ -387,11 +474,11 @@ impl ValidateConfig for ProxmoxCluster {
             }
         }
         if let Some(mode) = config.attr("destroy_mode").as_str() {
-            if mode != "forget" {
+            if mode != "forget" && mode != "dissolve" {
                 diags.error_at(
                     AttributePath::root("destroy_mode"),
                     "Unsupported Destroy Mode",
-                    format!("destroy_mode '{mode}' is not supported: this version only forgets the cluster on destroy (\"forget\")"),
+                    format!("destroy_mode '{mode}' is not one of \"forget\" (leave the cluster running) or \"dissolve\" (take it apart)"),
                 );
             }
         }
@@ -436,6 +523,34 @@ impl ValidateConfig for ProxmoxCluster {
                 );
             }
         }
+        // Numbers the model holds as u16 and u32: refused here, at plan, not by the apply.
+        let mut whole = |path: AttributePath, v: &Value, min: u64, max: u64, rule: &str| {
+            if let Some(n) = v.as_number() {
+                if !n.as_u64().is_some_and(|u| (min..=max).contains(&u)) {
+                    diags.error_at(path, "Invalid Number", format!("{n} is not {rule}"));
+                }
+            }
+        };
+        for (i, n) in nodes.iter().enumerate() {
+            let at = || AttributePath::root("node").index(i);
+            let port = "a TCP port: use a whole number from 1 to 65535";
+            whole(at().attr("ssh_port"), n.attr("ssh_port"), 1, 65535, port);
+            let gb = "a size in GB: use a whole number of at least 0";
+            whole(
+                at().attr("osd_gb"),
+                n.attr("osd_gb"),
+                0,
+                u32::MAX.into(),
+                gb,
+            );
+        }
+        whole(
+            AttributePath::root("qdevice").attr("ssh_port"),
+            config.attr("qdevice").attr("ssh_port"),
+            1,
+            65535,
+            "a TCP port: use a whole number from 1 to 65535",
+        );
     }
 }
 
@@ -481,6 +596,17 @@ impl ModifyPlan for ProxmoxCluster {
         // A node that left the cluster, or a changed node list, is an update: its outcome is
         // known after apply.
         if let Ok(prior) = read_model::<Cluster>(req.prior) {
+            if count == 1 && prior.node.len() > 1 && !req.config.attr("ceph").is_null() {
+                resp.diagnostics.error_at(
+                    AttributePath::root("node"),
+                    "Too Few Nodes for Ceph",
+                    format!(
+                        "removing {} of {} nodes leaves Ceph one copy of each object on one host, which Ceph refuses without overrides: keep at least 2 nodes, or remove the ceph block first",
+                        prior.node.len() - 1,
+                        prior.node.len()
+                    ),
+                );
+            }
             let left = prior
                 .nodes
                 .known()
@@ -525,5 +651,93 @@ impl ImportState for ProxmoxCluster {
             ])]),
         );
         resp.state = Value::Object(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_or_osd_size_no_host_can_take_is_refused_at_plan_not_by_the_apply() {
+        let cluster = |node: Vec<(&str, Value)>, qdevice_port: Value| {
+            let mut n = vec![
+                ("name", Value::from("pve-1")),
+                ("address", Value::from("10.0.1.10")),
+            ];
+            n.extend(node);
+            Value::object([
+                ("name", Value::from("lab")),
+                ("node", Value::List(vec![Value::object(n)])),
+                (
+                    "qdevice",
+                    Value::object([
+                        ("address", Value::from("10.0.1.2")),
+                        ("ssh_port", qdevice_port),
+                    ]),
+                ),
+            ])
+        };
+        let cases = [
+            ("defaults", cluster(vec![], Value::Null), vec![]),
+            (
+                "ports and sizes in range",
+                cluster(
+                    vec![("ssh_port", Value::int(2222)), ("osd_gb", Value::int(0))],
+                    Value::int(65535),
+                ),
+                vec![],
+            ),
+            (
+                "unknown until apply",
+                cluster(vec![("ssh_port", Value::Unknown)], Value::Unknown),
+                vec![],
+            ),
+            (
+                "port above 65535",
+                cluster(vec![("ssh_port", Value::int(70000))], Value::Null),
+                vec!["node[0].ssh_port"],
+            ),
+            (
+                "port 0",
+                cluster(vec![("ssh_port", Value::int(0))], Value::Null),
+                vec!["node[0].ssh_port"],
+            ),
+            (
+                "fractional port and OSD size",
+                cluster(
+                    vec![
+                        ("ssh_port", Value::float(22.5)),
+                        ("osd_gb", Value::float(4.5)),
+                    ],
+                    Value::Null,
+                ),
+                vec!["node[0].ssh_port", "node[0].osd_gb"],
+            ),
+            (
+                "negative OSD size",
+                cluster(vec![("osd_gb", Value::int(-1))], Value::Null),
+                vec!["node[0].osd_gb"],
+            ),
+            (
+                "negative qdevice port",
+                cluster(vec![], Value::int(-22)),
+                vec!["qdevice.ssh_port"],
+            ),
+        ];
+        for (name, config, want) in cases {
+            let mut d = Diagnostics::new();
+            ProxmoxCluster.validate_config(&config, &mut d);
+            let got: Vec<String> = d
+                .iter()
+                .map(|d| {
+                    d.attribute
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
     }
 }
