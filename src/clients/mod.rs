@@ -1,10 +1,17 @@
-//! Clients of the systems the resources drive: SSH to the hosts, the Proxmox VE API, and (to
-//! come) the Talos and Kubernetes APIs. They know nothing of Terraform: no framework import,
-//! no diagnostics. Each classifies a failure once, as an [`ErrorKind`], so callers decide on
-//! retries and drift by kind, never by matching message text.
+//! Clients of the systems the resources drive: SSH to the hosts, the Proxmox VE API, the
+//! Talos API (apid, gRPC) and the Kubernetes API. They know nothing of Terraform: no
+//! framework import, no diagnostics, and never the lab. Each classifies a failure once, as an
+//! [`ErrorKind`], so callers decide on retries and drift by kind, never by matching message
+//! text. The API clients take one [`Call`] per call: Terraform's Stop and a timeout.
 
+pub mod kube;
 pub mod proxmox;
 pub mod ssh;
+pub mod talos;
+
+/// What every API call carries (Terraform's Stop and a timeout); one type for the Proxmox VE,
+/// Talos and Kubernetes clients alike.
+pub use proxmox::Call;
 
 /// What kind of failure a client saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
