@@ -169,6 +169,130 @@ fn layer2_forms_the_cluster_on_the_lab_and_plans_empty_after_on_every_core() {
                     core.name
                 ));
             }
+            // Destroy's other mode: dissolve takes Ceph and the cluster apart.
+            wd.write(
+                "terraform.tfvars",
+                &format!("{tfvars}destroy_mode = \"dissolve\"\n"),
+            );
+            let mode = wd.apply();
+            let destroy = wd.destroy();
+            let status = ssh_on(&rt, &lab, "ampere-1", "pvecm status");
+            let ceph = ssh_on(&rt, &lab, "ampere-1", "test -e /etc/pve/ceph.conf");
+            if mode.code != 0 || destroy.code != 0 || status.code == Some(0) || ceph.code == Some(0)
+            {
+                failures.push(format!(
+                    "[{}] dissolve left the cluster or Ceph: {}\n{}\n{status:?}",
+                    core.name,
+                    mode.text(),
+                    destroy.text()
+                ));
+            }
+        }
+        rt.block_on(lab.stop()).unwrap();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn layer2_takes_a_node_out_then_dissolves_the_cluster_on_every_core() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut failures = Vec::new();
+    for core in cores() {
+        // Three hosts (pay-as-you-go): an odd count, so no QDevice until one leaves.
+        let dir = tempfile::tempdir().unwrap();
+        let lab = rt
+            .block_on(Lab::start(LabConfig {
+                time_scale: 0.0,
+                state_dir: Some(dir.path().to_path_buf()),
+                ..LabConfig::default()
+            }))
+            .expect("lab");
+        // Three hosts share the tier's 200 GB so thinly that no OSD fits on a boot volume's
+        // tail (plan says so): this cluster runs without Ceph. The Ceph teardown is the
+        // lifecycle test's dissolve.
+        let tfvars = format!(
+            "{}ceph = false\n",
+            std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap()
+        );
+        let wd = workdir(&core, &tfvars);
+        assert_eq!(wd.init().code, 0);
+        let apply = wd.apply();
+        if apply.code != 0 {
+            failures.push(format!("[{}] apply: {}", core.name, apply.text()));
+            rt.block_on(lab.stop()).unwrap();
+            continue;
+        }
+        // ampere-3 leaves: its OSD, monitor and manager go, it is separated, and the two that
+        // stay take the bastion's QDevice vote.
+        wd.write(
+            "terraform.tfvars",
+            &format!("{tfvars}\nleaving_nodes = [\"ampere-3\"]\n"),
+        );
+        let leave = wd.apply();
+        let out: serde_json::Value =
+            serde_json::from_str(&wd.run(&["output", "-json"]).stdout).unwrap_or_default();
+        let names: Vec<&str> = out["nodes"]["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["name"].as_str())
+            .collect();
+        if leave.code != 0 || names != ["ampere-1", "ampere-2"] {
+            failures.push(format!(
+                "[{}] ampere-3 did not leave ({names:?}): {}",
+                core.name,
+                leave.text()
+            ));
+        }
+        if !leave.text().contains("Node Left the Cluster") {
+            failures.push(format!(
+                "[{}] no word that ampere-3 left: {}",
+                core.name,
+                leave.text()
+            ));
+        }
+        let status = ssh_on(&rt, &lab, "ampere-1", "pvecm status")
+            .stdout_text()
+            .to_string();
+        let alone = ssh_on(&rt, &lab, "ampere-3", "pvecm status");
+        if !status.contains("Qdevice") || alone.code == Some(0) {
+            failures.push(format!(
+                "[{}] after the removal: status {status}\nampere-3 {alone:?}",
+                core.name
+            ));
+        }
+        let plan = wd.plan();
+        if plan.code != 0 {
+            failures.push(format!(
+                "[{}] plan after the removal is not empty: {}",
+                core.name,
+                plan.text()
+            ));
+        }
+        // Dissolve: set the mode (an in-place update), then destroy.
+        wd.write(
+            "terraform.tfvars",
+            &format!("{tfvars}\nleaving_nodes = [\"ampere-3\"]\ndestroy_mode = \"dissolve\"\n"),
+        );
+        let mode = wd.apply();
+        let destroy = wd.destroy();
+        if mode.code != 0 || destroy.code != 0 || destroy.text().contains("Left Running") {
+            failures.push(format!(
+                "[{}] dissolve: {}\n{}",
+                core.name,
+                mode.text(),
+                destroy.text()
+            ));
+        }
+        for host in ["ampere-1", "ampere-2"] {
+            let status = ssh_on(&rt, &lab, host, "pvecm status");
+            if status.code == Some(0) {
+                failures.push(format!(
+                    "[{}] {host} is still clustered after dissolve: {status:?}",
+                    core.name
+                ));
+            }
         }
         rt.block_on(lab.stop()).unwrap();
     }

@@ -28,8 +28,12 @@
 //!
 //! Daemons change state when their node does, which happens outside Ceph (`host.rs`), so each
 //! change is stamped when `observe` next sees it: `pveceph.rs` calls it before every `ceph`
-//! command and after every `pveceph` change. Not modelled: objects (PGs are never `degraded`),
-//! OSDs marked out (every OSD stays `in`, reweight 1) and `mon_down_mkfs_grace`.
+//! command and after every `pveceph` change. A daemon is up while its node is up and its unit
+//! has not been stopped (`systemctl stop ceph-osd@N`); an OSD marked `out` keeps its place in
+//! the CRUSH tree with reweight 0 but takes no PGs. Host buckets stay when their last OSD is
+//! removed (`osd crush remove` takes out the item only). Not modelled: objects (PGs are never
+//! `degraded`, data moves at once) and `mon_down_mkfs_grace`. The admin commands that change
+//! the maps (`osd out`, `osd pool set`, removals) are in `ceph_admin.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -42,6 +46,8 @@ pub(crate) struct Osd {
     pub(crate) id: u32,
     pub(crate) node: usize,
     pub(crate) size_gb: u64,
+    /// `in` (weight 1) or marked `out` (weight 0).
+    pub(crate) is_in: bool,
 }
 
 /// A RADOS pool.
@@ -67,7 +73,7 @@ pub(crate) struct Clock {
     mgr_pool_created: u64,
     osds_up: BTreeSet<u32>,
     last_up_change: u64,
-    last_in_change: u64,
+    pub(crate) last_in_change: u64,
     servicemap_modified: (u64, u32),
 }
 
@@ -90,6 +96,19 @@ pub(crate) struct Ceph {
     /// Each monitor's public address.
     pub(crate) mon_addrs: BTreeMap<usize, Ipv4Addr>,
     pub(crate) clock: Clock,
+    /// Daemons whose unit was stopped (`osd.3`, `mon.ampere-2`, `mgr.ampere-2`); they start
+    /// again when their node boots.
+    pub(crate) stopped: BTreeSet<String>,
+    /// CRUSH host buckets by node, in creation order.
+    pub(crate) buckets: Vec<usize>,
+    /// `.mgr`'s size and min_size once `osd pool set` changed them.
+    pub(crate) mgr_pool: Option<(u32, u32)>,
+    /// `.mgr` was deleted.
+    pub(crate) mgr_pool_deleted: bool,
+    /// `mon_allow_pool_size_one` (`ceph config set`; default false).
+    pub(crate) allow_pool_size_one: bool,
+    /// The monmap epoch: one per monitor added or removed.
+    pub(crate) monmap_epoch: u32,
 }
 
 /// One failing health check.
@@ -227,6 +246,12 @@ impl Ceph {
             epoch: 1,
             mon_addrs: BTreeMap::new(),
             clock: Clock::default(),
+            stopped: BTreeSet::new(),
+            buckets: Vec::new(),
+            mgr_pool: None,
+            mgr_pool_deleted: false,
+            allow_pool_size_one: false,
+            monmap_epoch: 0,
         }
     }
 
@@ -240,6 +265,7 @@ impl Ceph {
             self.mons.push(node);
         }
         self.mon_addrs.insert(node, ip);
+        self.monmap_epoch += 1;
         self.epoch += 1;
     }
 
@@ -248,7 +274,15 @@ impl Ceph {
         let id = (0..)
             .find(|i| !self.osds.iter().any(|o| o.id == *i))
             .unwrap_or(0);
-        self.osds.push(Osd { id, node, size_gb });
+        self.osds.push(Osd {
+            id,
+            node,
+            size_gb,
+            is_in: true,
+        });
+        if !self.buckets.contains(&node) {
+            self.buckets.push(node);
+        }
         self.epoch += 1;
         self.clock.last_in_change = now;
         id
@@ -265,10 +299,10 @@ impl Ceph {
         let active_up = self
             .clock
             .mgr_active
-            .map(|m| self.mgrs.contains(&m) && Self::up(view, m))
+            .map(|m| self.mgrs.contains(&m) && self.mgr_up(view, m))
             .unwrap_or(false);
         if !active_up {
-            let next = self.mgrs.iter().copied().find(|m| Self::up(view, *m));
+            let next = self.mgrs.iter().copied().find(|m| self.mgr_up(view, *m));
             if next.is_some() || self.clock.mgr_active.is_some() {
                 self.clock.mgr_active = next;
                 self.clock.mgr_active_change = now;
@@ -280,7 +314,7 @@ impl Ceph {
         let up: BTreeSet<u32> = self
             .osds
             .iter()
-            .filter(|o| Self::up(view, o.node))
+            .filter(|o| self.osd_up(view, o))
             .map(|o| o.id)
             .collect();
         if up != self.clock.osds_up {
@@ -289,15 +323,18 @@ impl Ceph {
         }
     }
 
-    /// Pools as Ceph lists them, with `.mgr` once a manager exists.
+    /// Pools as Ceph lists them, with `.mgr` from the first manager on (the pool stays when the
+    /// managers go, until deleted).
     pub(crate) fn all_pools(&self) -> Vec<Pool> {
         let mut v = Vec::new();
-        if !self.mgrs.is_empty() {
+        let mgr_pool = !self.mgrs.is_empty() || self.clock.mgr_pool_created != 0;
+        if mgr_pool && !self.mgr_pool_deleted {
+            let (size, min_size) = self.mgr_pool.unwrap_or((self.size, self.min_size));
             v.push(Pool {
                 id: 1,
                 name: ".mgr".into(),
-                size: self.size,
-                min_size: self.min_size,
+                size,
+                min_size,
                 pg_num: 1,
                 created: self.clock.mgr_pool_created.max(self.created),
             });
@@ -310,6 +347,40 @@ impl Ceph {
         view.get(node).map(|(_, up)| *up).unwrap_or(false)
     }
 
+    /// An OSD runs: its node is up and its unit not stopped.
+    pub(crate) fn osd_up(&self, view: NodeView<'_>, o: &Osd) -> bool {
+        Self::up(view, o.node) && !self.stopped.contains(&format!("osd.{}", o.id))
+    }
+
+    /// The monitor on `node` runs.
+    fn mon_up(&self, view: NodeView<'_>, node: usize) -> bool {
+        Self::up(view, node)
+            && !self
+                .stopped
+                .contains(&format!("mon.{}", Self::name(view, node)))
+    }
+
+    /// The manager on `node` runs.
+    fn mgr_up(&self, view: NodeView<'_>, node: usize) -> bool {
+        Self::up(view, node)
+            && !self
+                .stopped
+                .contains(&format!("mgr.{}", Self::name(view, node)))
+    }
+
+    /// `node` booted: its enabled daemon units start again.
+    pub(crate) fn node_booted(&mut self, name: &str, node: usize) {
+        let osds: Vec<String> = self
+            .osds
+            .iter()
+            .filter(|o| o.node == node)
+            .map(|o| format!("osd.{}", o.id))
+            .collect();
+        self.stopped.retain(|d| {
+            !osds.contains(d) && *d != format!("mon.{name}") && *d != format!("mgr.{name}")
+        });
+    }
+
     fn name(view: NodeView<'_>, node: usize) -> String {
         view.get(node).map(|(n, _)| n.clone()).unwrap_or_default()
     }
@@ -320,7 +391,7 @@ impl Ceph {
             .mons
             .iter()
             .copied()
-            .filter(|m| Self::up(view, *m))
+            .filter(|m| self.mon_up(view, *m))
             .collect();
         if up.len() * 2 > self.mons.len() {
             up
@@ -332,36 +403,34 @@ impl Ceph {
     /// The active manager: the one `observe` last chose, if its node is still up.
     fn active_mgr(&self, view: NodeView<'_>) -> Option<usize> {
         match self.clock.mgr_active {
-            Some(m) if self.mgrs.contains(&m) && Self::up(view, m) => Some(m),
-            _ => self.mgrs.iter().copied().find(|m| Self::up(view, *m)),
+            Some(m) if self.mgrs.contains(&m) && self.mgr_up(view, m) => Some(m),
+            _ => self.mgrs.iter().copied().find(|m| self.mgr_up(view, *m)),
         }
     }
 
-    /// CRUSH host buckets in creation order (a host appears with its first OSD), with the
-    /// bucket ids Ceph gives them: `-1` is the root and each bucket is followed by its shadow
-    /// `~hdd` bucket, so hosts are -3, -5, -7…
+    /// CRUSH host buckets in creation order (a host appears with its first OSD and stays when
+    /// it has none left), with the bucket ids Ceph gives them: `-1` is the root and each bucket
+    /// is followed by its shadow `~hdd` bucket, so hosts are -3, -5, -7…
     fn hosts(&self) -> Vec<(usize, i64)> {
-        let mut v: Vec<(usize, i64)> = Vec::new();
-        for o in &self.osds {
-            if !v.iter().any(|(n, _)| *n == o.node) {
-                let id = -3 - 2 * v.len() as i64;
-                v.push((o.node, id));
-            }
-        }
-        v
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, -3 - 2 * i as i64))
+            .collect()
     }
 
-    /// Up OSDs on distinct up hosts, one per host (the default rule's `chooseleaf host`).
+    /// Up and in OSDs on distinct hosts, one per host (the default rule's `chooseleaf host`;
+    /// an `out` OSD has CRUSH weight 0 and a down one leaves the acting set).
     fn acting(&self, view: NodeView<'_>, size: u32) -> Vec<u32> {
         let mut acting = Vec::new();
         for (node, _) in self.hosts() {
-            if acting.len() as u32 >= size || !Self::up(view, node) {
+            if acting.len() as u32 >= size {
                 continue;
             }
             if let Some(o) = self
                 .osds
                 .iter()
-                .filter(|o| o.node == node)
+                .filter(|o| o.node == node && o.is_in && self.osd_up(view, o))
                 .min_by_key(|o| o.id)
             {
                 acting.push(o.id);
@@ -461,11 +530,13 @@ impl Ceph {
                 detail: Vec::new(),
             });
         }
-        // OSDMap::check_health: down OSDs that are in, then the host buckets they empty.
+        // OSDMap::check_health: down OSDs that are in; from each, the buckets above it whose
+        // children are all down (an out OSD that is down counts as down there, an empty
+        // bucket vacuously); the root only when every host is down, and then every host.
         let down_osds: BTreeSet<u32> = self
             .osds
             .iter()
-            .filter(|o| !Self::up(view, o.node))
+            .filter(|o| o.is_in && !self.osd_up(view, o))
             .map(|o| o.id)
             .collect();
         if !down_osds.is_empty() {
@@ -487,13 +558,28 @@ impl Ceph {
                     .map(|id| format!("osd.{id} (root=default,host={}) is down", host_of(*id)))
                     .collect(),
             });
+            let host_down = |n: usize| {
+                self.osds
+                    .iter()
+                    .filter(|o| o.node == n)
+                    .all(|o| !self.osd_up(view, o))
+            };
+            let osds_on = |n: usize| self.osds.iter().filter(|o| o.node == n).count();
+            let root_down = hosts.iter().all(|(n, _)| host_down(*n));
             let down_hosts: Vec<(usize, usize)> = hosts
                 .iter()
-                .filter(|(n, _)| !Self::up(view, *n))
-                .map(|(n, _)| (*n, self.osds.iter().filter(|o| o.node == *n).count()))
+                .filter(|(n, _)| {
+                    host_down(*n)
+                        && (root_down
+                            || self
+                                .osds
+                                .iter()
+                                .any(|o| o.node == *n && down_osds.contains(&o.id)))
+                })
+                .map(|(n, _)| (*n, osds_on(*n)))
                 .collect();
-            if !down_hosts.is_empty() && down_hosts.len() == hosts.len() {
-                // Every host down empties the root too (the top level prints no location).
+            if root_down {
+                // The top level prints no location.
                 let osds: usize = down_hosts.iter().map(|(_, c)| c).sum();
                 out.push(Check {
                     code: "OSD_ROOT_DOWN",
@@ -584,8 +670,9 @@ impl Ceph {
                 detail: undersized.1,
             });
         }
-        // OSDMonitor: replicated pools of size 1.
-        let no_replicas: Vec<&Pool> = self.pools.iter().filter(|p| p.size == 1).collect();
+        // OSDMap::check_health: replicated pools of size 1, `.mgr` included.
+        let pools = self.all_pools();
+        let no_replicas: Vec<&Pool> = pools.iter().filter(|p| p.size == 1).collect();
         if !no_replicas.is_empty() {
             out.push(Check {
                 code: "POOL_NO_REDUNDANCY",
@@ -681,7 +768,7 @@ impl Ceph {
     fn bytes_total(&self, view: NodeView<'_>) -> u64 {
         self.osds
             .iter()
-            .filter(|o| Self::up(view, o.node))
+            .filter(|o| self.osd_up(view, o))
             .map(|o| o.size_gb * 1024 * 1024 * 1024)
             .sum()
     }
@@ -713,7 +800,8 @@ impl Ceph {
 
     fn status_json_at(&self, view: NodeView<'_>, now: u64) -> Value {
         let quorum = self.quorum(view);
-        let up_osds = self.osds.iter().filter(|o| Self::up(view, o.node)).count();
+        let up_osds = self.osds.iter().filter(|o| self.osd_up(view, o)).count();
+        let in_osds = self.osds.iter().filter(|o| o.is_in).count();
         let pools = self.all_pools();
         let num_pgs = self.num_pgs();
         let states: Vec<Value> = self
@@ -757,13 +845,13 @@ impl Ceph {
             "quorum": quorum.iter().filter_map(|m| self.mons.iter().position(|x| x == m)).collect::<Vec<_>>(),
             "quorum_names": quorum.iter().map(|m| Self::name(view, *m)).collect::<Vec<_>>(),
             "quorum_age": now.saturating_sub(self.clock.quorum_since),
-            "monmap": {"epoch": self.mons.len(), "min_mon_release_name": "tentacle", "num_mons": self.mons.len()},
+            "monmap": {"epoch": self.monmap_epoch, "min_mon_release_name": "tentacle", "num_mons": self.mons.len()},
             "osdmap": {
                 "epoch": self.epoch,
                 "num_osds": self.osds.len(),
                 "num_up_osds": up_osds,
                 "osd_up_since": self.clock.last_up_change,
-                "num_in_osds": self.osds.len(),
+                "num_in_osds": in_osds,
                 "osd_in_since": self.clock.last_in_change,
                 "num_remapped_pgs": 0
             },
@@ -771,7 +859,7 @@ impl Ceph {
             "fsmap": {"epoch": 1, "by_rank": [], "up:standby": 0},
             "mgrmap": {
                 "available": active.is_some(),
-                "num_standbys": self.mgrs.iter().filter(|m| Some(**m) != active && Self::up(view, **m)).count(),
+                "num_standbys": self.mgrs.iter().filter(|m| Some(**m) != active && self.mgr_up(view, **m)).count(),
                 "modules": ["iostat", "nfs", "restful"],
                 "services": {}
             },
@@ -836,7 +924,7 @@ impl Ceph {
         let standbys: Vec<String> = self
             .mgrs
             .iter()
-            .filter(|m| Some(**m) != active && Self::up(view, **m))
+            .filter(|m| Some(**m) != active && self.mgr_up(view, **m))
             .map(|m| Self::name(view, *m))
             .collect();
         if !standbys.is_empty() {
@@ -901,7 +989,8 @@ impl Ceph {
     /// `OSDMap::print_summary` as text: `N osds: U up (since …), I in (since …)`, with
     /// `; epoch: eE` for `ceph osd stat`.
     fn osd_summary(&self, view: NodeView<'_>, now: u64, extra: bool) -> String {
-        let up = self.osds.iter().filter(|o| Self::up(view, o.node)).count();
+        let up = self.osds.iter().filter(|o| self.osd_up(view, o)).count();
+        let in_ = self.osds.iter().filter(|o| o.is_in).count();
         let since = |t: u64| {
             if t == 0 {
                 String::new()
@@ -913,7 +1002,7 @@ impl Ceph {
             "{} osds: {up} up{}, {} in{}",
             self.osds.len(),
             since(self.clock.last_up_change),
-            self.osds.len(),
+            in_,
             since(self.clock.last_in_change)
         );
         if extra {
@@ -973,7 +1062,7 @@ impl Ceph {
                     depth: 2,
                     weight: weight(o),
                     name: format!("osd.{}", o.id),
-                    osd: Some(Self::up(view, o.node)),
+                    osd: Some((self.osd_up(view, o), o.is_in)),
                     children: Vec::new(),
                 });
             }
@@ -1006,13 +1095,13 @@ impl Ceph {
             let indent = "    ".repeat(it.depth);
             let w = weightf(it.weight as f64 / 65536.0);
             rows.push(match it.osd {
-                Some(up) => [
+                Some((up, is_in)) => [
                     it.id.to_string(),
                     DEVICE_CLASS.into(),
                     w,
                     format!("{indent}{}", it.name),
                     if up { "up" } else { "down" }.into(),
-                    weightf(1.0),
+                    weightf(if is_in { 1.0 } else { 0.0 }),
                     weightf(1.0),
                 ],
                 None => [
@@ -1065,7 +1154,7 @@ impl Ceph {
                 let mut o = Map::new();
                 o.insert("id".into(), json!(it.id));
                 match it.osd {
-                    Some(up) => {
+                    Some((up, is_in)) => {
                         o.insert("device_class".into(), json!(DEVICE_CLASS));
                         o.insert("name".into(), json!(it.name));
                         o.insert("type".into(), json!("osd"));
@@ -1075,7 +1164,7 @@ impl Ceph {
                         o.insert("pool_weights".into(), json!({}));
                         o.insert("exists".into(), json!(1));
                         o.insert("status".into(), json!(if up { "up" } else { "down" }));
-                        o.insert("reweight".into(), float(1.0));
+                        o.insert("reweight".into(), float(if is_in { 1.0 } else { 0.0 }));
                         o.insert("primary_affinity".into(), float(1.0));
                     }
                     None => {
@@ -1108,8 +1197,8 @@ struct TreeItem {
     /// 16.16 fixed point.
     weight: u64,
     name: String,
-    /// For an OSD, whether it is up; `None` for a bucket.
-    osd: Option<bool>,
+    /// For an OSD, whether it is up and whether it is in; `None` for a bucket.
+    osd: Option<(bool, bool)>,
     children: Vec<i64>,
 }
 

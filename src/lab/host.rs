@@ -119,7 +119,12 @@ pub(crate) fn reboot(lab: Arc<LabInner>, host: HostRef) {
                         n.online = true;
                         n.boot_epoch = super::world::now_secs();
                         n.bootid = super::keys::random_u64();
+                        // Enabled units start: pve-cluster, and corosync when its config is
+                        // there; a `pmxcfs -l` or a stopped unit does not survive a reboot.
+                        n.pmxcfs = super::world::Pmxcfs::Service;
+                        n.corosync = n.etc_corosync.contains("corosync.conf");
                     }
+                    super::pveceph::node_booted(&mut w, i);
                     super::pveceph::observe_all(&mut w);
                 }
                 lab2.record(&name, "host:reboot", start, true);

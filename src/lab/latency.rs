@@ -64,6 +64,17 @@ const TABLE: &[(&str, f64, &str)] = &[
         "ESTIMATE: ssh-copy-id, cert exchange and qdevice start on each node",
     ),
     (
+        "pvecm.qdevice_remove",
+        5.0,
+        "ESTIMATE: ssh to each node to stop and disable corosync-qdevice, then a corosync reload",
+    ),
+    (
+        "pvecm.separate",
+        2.0,
+        "ESTIMATE: one systemd stop or start of pve-cluster or corosync (the lab takes half per \
+         unit); pve-cluster.service bounds a stop at TimeoutStopSec=10",
+    ),
+    (
         "lock.timeout",
         10.0,
         "pve-cluster ClusterConfig.pm: lock_file/cfs_lock_file timeout 10 s",
@@ -85,6 +96,33 @@ const TABLE: &[(&str, f64, &str)] = &[
     ),
     ("pveceph.pool", 3.0, "ESTIMATE"),
     (
+        "pveceph.osd_destroy",
+        10.0,
+        "ESTIMATE: osd crush remove, auth del and osd rm, then ceph-volume lvm zap (dd of 10 MiB, \
+         LVM removal)",
+    ),
+    (
+        "pveceph.mon_destroy",
+        5.0,
+        "ESTIMATE: mon remove and a ceph.conf rewrite",
+    ),
+    (
+        "pveceph.mgr_destroy",
+        3.0,
+        "ESTIMATE: stop, disable and auth del",
+    ),
+    ("pveceph.pool_destroy", 3.0, "ESTIMATE"),
+    (
+        "pveceph.purge",
+        5.0,
+        "ESTIMATE: stop and disable the node's Ceph units, remove their directories",
+    ),
+    (
+        "ceph.daemon",
+        2.0,
+        "ESTIMATE: one systemd stop or start of a Ceph daemon (the lab takes half per unit)",
+    ),
+    (
         "ceph.connect_timeout",
         300.0,
         "ceph CLI: monclient authenticate times out after 300 s",
@@ -101,6 +139,11 @@ const TABLE: &[(&str, f64, &str)] = &[
     ("qm.stop", 1.0, "ESTIMATE"),
     ("qm.destroy", 1.0, "ESTIMATE"),
     ("qm.config", 0.2, "ESTIMATE"),
+    (
+        "qm.resize",
+        1.0,
+        "ESTIMATE: lvextend of the volume, then QMP block_resize when the VM runs",
+    ),
     (
         "guest.boot",
         20.0,

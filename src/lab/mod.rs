@@ -27,6 +27,7 @@ pub mod talos_guests;
 
 mod api;
 mod ceph;
+mod ceph_admin;
 mod control;
 mod disks;
 mod files;
@@ -36,11 +37,15 @@ mod keys;
 mod net;
 mod pve_cli;
 mod pveceph;
+mod pveceph_destroy;
 mod pvecm;
+mod services;
 mod shell;
 mod ssh;
 mod world;
 
+#[cfg(test)]
+mod teardown_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

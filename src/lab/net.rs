@@ -400,6 +400,21 @@ pub(crate) fn write_state_files(inner: &LabInner, dir: &Path) -> Result<(), LabE
         key
     );
     write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
+    // What terraform/talos needs beyond Layer 2's state: the image on the lab's file server,
+    // the VMs' addresses (loopback, .100 and up), and emulation, since the lab's hosts, like
+    // OCI A1 VMs, have no /dev/kvm.
+    let p = dir.join("talos.tfvars");
+    let o = inner.base.octets();
+    let text = format!(
+        "# Written by `freetier lab up`: terraform -chdir=terraform/talos apply -var-file={}\nimage_url     = {:?}\nnode_cidr     = \"{}.{}.{}.0/24\"\nfirst_address = 100\ncpu_emulation = {}\n",
+        abs("talos.tfvars"),
+        format!("{}/talos/nocloud-arm64.qcow2", st.files_url),
+        o[0],
+        o[1],
+        o[2],
+        !inner.config.kvm
+    );
+    write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
     Ok(())
 }
 
@@ -466,6 +481,15 @@ fn initial_node(h: &HostSpec, size: &layer1::NodeSize) -> world::Node {
         tls_fingerprint: h.tls_identity().map(|t| t.fingerprint).unwrap_or_default(),
         root_password: None,
         bootid: keys::random_u64(),
+        corosync: false,
+        pmxcfs: world::Pmxcfs::Service,
+        etc_corosync: world::ETC_COROSYNC_DIRS
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        left_cluster: None,
+        ceph_from: None,
+        foreign_nodes: Default::default(),
     }
 }
 

@@ -4,7 +4,8 @@
 //! `PVE/Ceph/Releases.pm` (squid is `unavailable-for-arch` arm64; tentacle 20.2 is the backend
 //! default), `PVE/Ceph/Tools.pm` (`check_ceph_installed`/`inited`/`configured` messages),
 //! `PVE/Ceph/Services.pm` (mgr output), `PVE/API2/Ceph.pm` (init), `PVE/API2/Ceph/MON.pm`,
-//! `OSD.pm`, `Pool.pm`. Health is computed in `ceph.rs`.
+//! `OSD.pm`, `Pool.pm`. Health is computed in `ceph.rs`; the destroy commands and `purge` are
+//! in `pveceph_destroy.rs`, the `ceph` commands that change the maps in `ceph_admin.rs`.
 //!
 //! `pveceph install` on a node without a subscription and without `--repository
 //! no-subscription` uses the enterprise repository, which answers 401: the apt lines the lab
@@ -18,25 +19,31 @@ use super::shell::{die, usage_error, Args, Ctx, Proc};
 use super::world::World;
 use super::LabInner;
 
-/// The Ceph config `node` sees: its cluster's, or its own while standalone.
+/// The Ceph config `node` sees: its cluster's, its own while standalone, or the one a node
+/// separated from a cluster kept (its monitors are the cluster's, so it reaches that Ceph).
 pub(crate) fn ceph_of(w: &World, node: usize) -> Option<&Ceph> {
     let n = w.nodes.get(node)?;
-    match n.cluster {
-        Some(c) => w.clusters.get(c)?.ceph.as_ref(),
-        None => n.standalone_ceph.as_ref(),
+    match (n.cluster, n.ceph_from) {
+        (Some(c), _) => w.clusters.get(c)?.ceph.as_ref(),
+        (None, Some(f)) if n.standalone_ceph.is_none() => w.clusters.get(f)?.ceph.as_ref(),
+        _ => n.standalone_ceph.as_ref(),
     }
 }
 
-fn ceph_slot(w: &mut World, node: usize) -> Option<&mut Option<Ceph>> {
-    let c = w.nodes.get(node)?.cluster;
-    match c {
-        Some(c) => w.clusters.get_mut(c).map(|c| &mut c.ceph),
-        None => w.nodes.get_mut(node).map(|n| &mut n.standalone_ceph),
+/// Where `node`'s Ceph config lives: its cluster's `/etc/pve`, its own while standalone, or —
+/// for a node separated from a cluster — the cluster its copied config still reaches.
+pub(crate) fn ceph_slot(w: &mut World, node: usize) -> Option<&mut Option<Ceph>> {
+    let n = w.nodes.get(node)?;
+    let (c, from, standalone) = (n.cluster, n.ceph_from, n.standalone_ceph.is_some());
+    match (c, from) {
+        (Some(c), _) => w.clusters.get_mut(c).map(|c| &mut c.ceph),
+        (None, Some(f)) if !standalone => w.clusters.get_mut(f).map(|c| &mut c.ceph),
+        _ => w.nodes.get_mut(node).map(|n| &mut n.standalone_ceph),
     }
 }
 
 /// Node names and up flags for health computation.
-fn view(w: &World) -> Vec<(String, bool)> {
+pub(crate) fn view(w: &World) -> Vec<(String, bool)> {
     w.nodes.iter().map(|n| (n.name.clone(), n.online)).collect()
 }
 
@@ -54,6 +61,25 @@ pub(crate) fn observe_all(w: &mut World) {
         if let Some(ceph) = n.standalone_ceph.as_mut() {
             ceph.observe(&v, now);
         }
+    }
+}
+
+/// `node` booted: its Ceph daemons whose units were stopped start again.
+pub(crate) fn node_booted(w: &mut World, node: usize) {
+    let Some(name) = w.nodes.get(node).map(|n| n.name.clone()) else {
+        return;
+    };
+    for c in w.clusters.iter_mut() {
+        if let Some(ceph) = c.ceph.as_mut() {
+            ceph.node_booted(&name, node);
+        }
+    }
+    if let Some(ceph) = w
+        .nodes
+        .get_mut(node)
+        .and_then(|n| n.standalone_ceph.as_mut())
+    {
+        ceph.node_booted(&name, node);
     }
 }
 
@@ -82,6 +108,23 @@ pub(crate) async fn pveceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
             let skip = if words[0] == "pool" { 2 } else { 1 };
             pool_create(ctx, &rest[skip..], p).await
         }
+        ["osd", "destroy", ..] | ["destroyosd", ..] => {
+            let skip = if words[0] == "osd" { 2 } else { 1 };
+            super::pveceph_destroy::osd_destroy(ctx, &rest[skip..], p).await
+        }
+        ["mon", "destroy", ..] | ["destroymon", ..] => {
+            let skip = if words[0] == "mon" { 2 } else { 1 };
+            super::pveceph_destroy::mon_destroy(ctx, &rest[skip..], p).await
+        }
+        ["mgr", "destroy", ..] | ["destroymgr", ..] => {
+            let skip = if words[0] == "mgr" { 2 } else { 1 };
+            super::pveceph_destroy::mgr_destroy(ctx, &rest[skip..], p).await
+        }
+        ["pool", "destroy", ..] | ["destroypool", ..] => {
+            let skip = if words[0] == "pool" { 2 } else { 1 };
+            super::pveceph_destroy::pool_destroy(ctx, &rest[skip..], p).await
+        }
+        ["purge", ..] => super::pveceph_destroy::purge(ctx, &rest[1..], p).await,
         ["status"] => {
             let mut w = ctx.lab.world();
             observe_all(&mut w);
@@ -313,7 +356,10 @@ async fn init(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
 }
 
 /// Takes the cfs lock on `ceph.conf` when `node` is in a cluster.
-async fn ceph_conf_lock(ctx: &Ctx, node: usize) -> Result<Option<OwnedMutexGuard<()>>, String> {
+pub(crate) async fn ceph_conf_lock(
+    ctx: &Ctx,
+    node: usize,
+) -> Result<Option<OwnedMutexGuard<()>>, String> {
     let cluster = ctx.lab.world().nodes.get(node).and_then(|n| n.cluster);
     match cluster {
         Some(c) => super::pvecm::cfs_lock(&ctx.lab, c, "ceph.conf")
@@ -330,7 +376,7 @@ fn mgr_created(id: &str) -> String {
     )
 }
 
-fn check_inited(ctx: &Ctx, p: &mut Proc) -> Result<(), i32> {
+pub(crate) fn check_inited(ctx: &Ctx, p: &mut Proc) -> Result<(), i32> {
     let node = node_of(ctx);
     let w = ctx.lab.world();
     if w.nodes
@@ -695,6 +741,9 @@ pub(crate) async fn ceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
     }
     let json = format.starts_with("json");
     let pretty = format == "json-pretty";
+    if let Some(code) = ceph_admin(ctx, &words, json, p) {
+        return code;
+    }
     let mut w = ctx.lab.world();
     observe_all(&mut w);
     let Some(c) = ceph_of(&w, node) else { return 1 };
@@ -753,7 +802,7 @@ pub(crate) async fn ceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
             let q: Vec<String> = c.quorum(&v).iter().map(|m| v[*m].0.clone()).collect();
             format!(
                 "e{}: {} mons at {{...}}, election epoch {}, leader 0 {}, quorum 0 {}\n",
-                c.mons.len(),
+                c.monmap_epoch,
                 c.mons.len(),
                 2 * c.mons.len() + 1,
                 q.first().cloned().unwrap_or_default(),
@@ -772,6 +821,75 @@ pub(crate) async fn ceph(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
     drop(w);
     p.out(&out);
     0
+}
+
+/// The `ceph` commands that change the maps (`ceph_admin.rs`); `None` for the others.
+fn ceph_admin(ctx: &Ctx, words: &[String], json: bool, p: &mut Proc) -> Option<i32> {
+    let sure = words.iter().any(|w| w == "--yes-i-really-mean-it");
+    let plain: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != "--yes-i-really-mean-it")
+        .collect();
+    let node = node_of(ctx);
+    let mut w = ctx.lab.world();
+    let now = super::world::now_secs();
+    let Some(Some(c)) = ceph_slot(&mut w, node) else {
+        return None;
+    };
+    let (err, outs) = match plain.as_slice() {
+        ["osd", "out", ids @ ..] if !ids.is_empty() => {
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            c.osd_out(&ids, now)
+        }
+        ["osd", "pool", "set", pool, var, val] => match c.pool_set(pool, var, val, sure) {
+            Ok(m) => (0, m),
+            Err(e) => e,
+        },
+        ["osd", "pool", "get", pool, var] => {
+            let id = c.all_pools().iter().find(|x| x.name == *pool).map(|x| x.id);
+            let got = c.pool_get(pool, var);
+            drop(w);
+            return Some(match got {
+                Ok(text) if json => {
+                    let n: u32 = text
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    p.out(&format!(
+                        "{}\n",
+                        serde_json::json!({"pool": pool, "pool_id": id, *var: n})
+                    ));
+                    0
+                }
+                Ok(text) => {
+                    p.out(&text);
+                    0
+                }
+                Err((e, m)) => super::ceph_admin::reply(p, e, &m),
+            });
+        }
+        // ConfigMonitor: a set prints nothing. Only `mon_allow_pool_size_one` has an effect
+        // here; pveceph's ceph.conf values (`osd_pool_default_size` …) outrank the config
+        // database anyway.
+        ["config", "set", _who, name, value] => {
+            if *name == "mon_allow_pool_size_one" {
+                c.allow_pool_size_one = matches!(*value, "true" | "1" | "yes" | "on");
+            }
+            (0, String::new())
+        }
+        ["config", "get", _who, "mon_allow_pool_size_one"] => {
+            let v = c.allow_pool_size_one;
+            drop(w);
+            p.out(&format!("{v}\n"));
+            return Some(0);
+        }
+        _ => return None,
+    };
+    observe_all(&mut w);
+    drop(w);
+    Some(super::ceph_admin::reply(p, err, &outs))
 }
 
 /// `ceph-volume lvm create --data VG/LV|DEV`.
@@ -866,6 +984,14 @@ pub(crate) async fn ceph_volume(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32
             if l.used_by_osd == Some(u32::MAX) {
                 l.used_by_osd = Some(id);
             }
+        }
+        // A raw device or partition gets ceph-volume's own VG and LV, tagged with the id.
+        if let Some(d) = n
+            .disks
+            .iter_mut()
+            .find(|d| d.dev == data && d.used.as_deref() == Some("ceph"))
+        {
+            d.used = Some(format!("ceph osd.{id}"));
         }
     }
     p.out(&format!("--> ceph-volume lvm activate successful for osd ID: {id}\n--> ceph-volume lvm create successful for: {data}\n"));

@@ -15,6 +15,12 @@
 //! for the `step:pvecm.addnode` step, so a second join at the same time fails with
 //! "can't lock file '/var/lock/pvecm.lock' - got timeout" or
 //! "cfs-lock 'file-corosync_conf' error: got lock request timeout".
+//!
+//! Membership follows corosync: a member counts while its node is up, runs corosync and still
+//! has this cluster's configuration. `delnode` shuts a running node's corosync down
+//! (`corosync-cfgtool -k`) and leaves it configured, cut off, until it is separated
+//! (`services.rs`); a node already down gets "Could not kill node (error = CS_ERR_NOT_EXIST)".
+//! `expected` sets votequorum's expected votes; `qdevice remove` needs every member online.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -93,6 +99,20 @@ pub(crate) async fn cfs_lock(
 
 const NO_CONF: &str =
     "Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?";
+
+/// `corosync-quorumtool` without a running corosync (`tools/corosync-quorumtool.c` `init_all`:
+/// the CMAP connection is the first to fail), exit 1.
+const NO_COROSYNC: &str = "Cannot initialize CMAP service\n";
+
+/// The cluster whose `/etc/pve/corosync.conf` this node reads (`PVE::Corosync::check_conf_exists`):
+/// none while pmxcfs is stopped and `/etc/pve` is an empty mount point.
+fn conf_cluster(w: &world::World, node: usize) -> Option<usize> {
+    let n = w.nodes.get(node)?;
+    if n.pmxcfs == world::Pmxcfs::Stopped {
+        return None;
+    }
+    n.cluster
+}
 
 /// The node index of the host a command runs on (`usize::MAX` on the bastion).
 pub(super) fn node_of(ctx: &Ctx) -> usize {
@@ -213,12 +233,15 @@ async fn create(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
             ring_seq: 1,
             ca_node: node,
             rbd_storages: Default::default(),
+            expected_override: None,
         });
         let c = w.clusters.len() - 1;
         // A standalone Ceph config moves into the cluster's /etc/pve with the node.
         let standalone = w.nodes[node].standalone_ceph.take();
         w.clusters[c].ceph = standalone;
-        w.nodes[node].cluster = Some(c);
+        w.clustered(node, c);
+        // `systemctl restart corosync` (ClusterConfig.pm `create`).
+        w.nodes[node].corosync = true;
     }
     p.out("Restart corosync and cluster filesystem\n");
     0
@@ -277,14 +300,19 @@ fn assert_joinable(ctx: &Ctx, node: usize, a: &Args, p: &mut Proc) -> Result<(),
         let Some(n) = w.nodes.get(node) else {
             return Err("no such node".into());
         };
-        if n.cluster.is_some() {
+        if n.etc_corosync.contains("authkey") {
             errors.push_str("* authentication key '/etc/corosync/authkey' already exists\n");
+        }
+        if n.cluster.is_some() && n.pmxcfs != world::Pmxcfs::Stopped {
             errors.push_str("* cluster config '/etc/pve/corosync.conf' already exists\n");
         }
-        if !n.vms.is_empty() {
+        // `get_vmlist` reads every `/etc/pve/nodes/*/qemu-server`, including the directories
+        // a separated node kept from its old cluster.
+        if !n.vms.is_empty() || n.foreign_nodes.values().any(|ids| !ids.is_empty()) {
             errors.push_str("* this host already contains virtual guests\n");
         }
-        if n.cluster.is_some() {
+        // `corosync-quorumtool -l` succeeds only while corosync runs.
+        if n.corosync {
             errors.push_str("* corosync is already running, is this node already in a cluster?!\n");
         }
         for i in 0..8 {
@@ -496,8 +524,8 @@ async fn join_step(ctx: &Ctx, on: HostRef, name: &str) -> Result<(), String> {
 async fn finish_join(ctx: &Ctx, me: usize, cluster: usize, p: &mut Proc) -> Result<(), String> {
     {
         let mut w = ctx.lab.world();
+        w.clustered(me, cluster);
         if let Some(n) = w.nodes.get_mut(me) {
-            n.cluster = Some(cluster);
             // Joining overwrites /etc/pve: the node's own users, tokens and Ceph config go.
             n.standalone_access = world::Access::new();
             n.standalone_ceph = None;
@@ -512,6 +540,12 @@ async fn finish_join(ctx: &Ctx, me: usize, cluster: usize, p: &mut Proc) -> Resu
                 m.joined = true;
             }
             c.ring_seq += 1;
+            c.expected_override = None;
+        }
+        // corosync starts with the new configuration (Setup.pm `finish_join`).
+        if let Some(n) = w.nodes.get_mut(me) {
+            n.corosync = true;
+            n.pmxcfs = world::Pmxcfs::Service;
         }
     }
     p.out("waiting for quorum...");
@@ -597,30 +631,34 @@ pub(crate) fn ctime(secs: u64) -> String {
 fn status(ctx: &Ctx, p: &mut Proc) -> i32 {
     let me = node_of(ctx);
     let w = ctx.lab.world();
-    let Some(c_idx) = w.nodes.get(me).and_then(|n| n.cluster) else {
+    let Some(c_idx) = conf_cluster(&w, me) else {
         drop(w);
         return die(p, NO_CONF);
     };
     let (Some(c), Some(q)) = (w.clusters.get(c_idx), w.quorum(c_idx)) else {
         return die(p, NO_CONF);
     };
-    let present: Vec<&Member> = c
-        .members
-        .iter()
-        .filter(|m| m.joined && w.nodes.get(m.node).map(|n| n.online).unwrap_or(false))
-        .collect();
-    let my_id = c
-        .members
-        .iter()
-        .find(|m| m.node == me)
-        .map(|m| m.nodeid)
-        .unwrap_or(0);
     let mut s = String::new();
     s.push_str("Cluster information\n-------------------\n");
     s.push_str(&format!("{:<17} {}\n", "Name:", c.name));
     s.push_str(&format!("{:<17} {}\n", "Config Version:", c.config_version));
     s.push_str(&format!("{:<17} {}\n", "Transport:", "knet"));
     s.push_str(&format!("{:<17} {}\n\n", "Secure auth:", "on"));
+    if !w.is_present(me) {
+        // The totem summary comes from the file; `corosync-quorumtool` then finds no corosync
+        // to talk to (`tools/corosync-quorumtool.c` `init_all`).
+        drop(w);
+        p.out(&s);
+        p.err(NO_COROSYNC);
+        return 1;
+    }
+    let present: Vec<&Member> = c.members.iter().filter(|m| w.present(c_idx, m)).collect();
+    let my_id = c
+        .members
+        .iter()
+        .find(|m| m.node == me)
+        .map(|m| m.nodeid)
+        .unwrap_or(0);
     s.push_str("Quorum information\n------------------\n");
     s.push_str(&format!("Date:             {}\n", ctime(world::now_secs())));
     s.push_str("Quorum provider:  corosync_votequorum\n");
@@ -696,10 +734,18 @@ fn status(ctx: &Ctx, p: &mut Proc) -> i32 {
 fn nodes(ctx: &Ctx, p: &mut Proc) -> i32 {
     let me = node_of(ctx);
     let w = ctx.lab.world();
-    let Some(c) = w.cluster_of(me) else {
+    let Some(c_idx) = conf_cluster(&w, me) else {
         drop(w);
         return die(p, NO_CONF);
     };
+    let Some(c) = w.clusters.get(c_idx) else {
+        return die(p, NO_CONF);
+    };
+    if !w.is_present(me) {
+        drop(w);
+        p.err(NO_COROSYNC);
+        return 1;
+    }
     let qdevice = c.qdevice.is_some();
     let mut s = String::from("\nMembership information\n----------------------\n");
     s.push_str(if qdevice {
@@ -707,11 +753,7 @@ fn nodes(ctx: &Ctx, p: &mut Proc) -> i32 {
     } else {
         "    Nodeid      Votes Name\n"
     });
-    for m in c
-        .members
-        .iter()
-        .filter(|m| m.joined && w.nodes.get(m.node).map(|n| n.online).unwrap_or(false))
-    {
+    for m in c.members.iter().filter(|m| w.present(c_idx, m)) {
         let name = w
             .nodes
             .get(m.node)
@@ -742,20 +784,52 @@ fn nodes(ctx: &Ctx, p: &mut Proc) -> i32 {
     0
 }
 
-/// `pvecm expected N`.
+/// `pvecm expected N`: `check_conf_exists`, then `exec corosync-quorumtool -e N` (pvecm.pm).
+/// votequorum refuses fewer expected votes than are present, and a value that would take a
+/// quorate partition's quorum away (`exec/votequorum.c`
+/// `message_handler_req_lib_votequorum_setexpected`); the value holds until the
+/// configuration next changes.
 fn expected(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
+    let usage = "USAGE: pvecm expected <expected>";
+    let Some(v) = args.first() else {
+        return usage_error(p, "400 not enough arguments", usage);
+    };
+    let n = match v.parse::<u32>() {
+        Ok(n) if n >= 1 => n,
+        Ok(_) => {
+            return usage_error(p, "expected: value must have a minimum value of 1", usage);
+        }
+        Err(_) => {
+            return usage_error(
+                p,
+                &format!("expected: type check ('integer') failed - got '{v}'"),
+                usage,
+            );
+        }
+    };
     let me = node_of(ctx);
-    if ctx.lab.world().cluster_of(me).is_none() {
+    let mut w = ctx.lab.world();
+    let Some(c) = conf_cluster(&w, me) else {
+        drop(w);
         return die(p, NO_CONF);
+    };
+    if !w.is_present(me) {
+        drop(w);
+        p.err(NO_COROSYNC);
+        return 1;
     }
-    match args.first().and_then(|v| v.parse::<u32>().ok()) {
-        Some(n) if n >= 1 => 0,
-        _ => usage_error(
-            p,
-            "400 not enough arguments",
-            "USAGE: pvecm expected <expected>",
-        ),
+    let Some(q) = w.quorum(c) else {
+        return 1;
+    };
+    if n < q.total || (q.quorate && n / 2 + 1 > q.total) {
+        drop(w);
+        p.err("Unable to set expected votes: CS_ERR_INVALID_PARAM\n");
+        return 1;
     }
+    if let Some(cl) = w.clusters.get_mut(c) {
+        cl.expected_override = Some(n);
+    }
+    0
 }
 
 /// `pvecm delnode NODE` (ClusterConfig.pm `delnode`).
@@ -817,21 +891,91 @@ async fn delnode(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
             &format!("Node/IP: {target} is not a known host of the cluster."),
         );
     };
+    // `corosync-cfgtool -k NODEID` first ("allowed to fail when node is already shut down"):
+    // a node still in the membership has its corosync shut down and keeps its configuration,
+    // thinking itself a member, until it is separated or reinstalled (pvecm.adoc "Remove a
+    // Cluster Node"); then `update_nodelist` writes the config without it.
+    let present = w
+        .clusters
+        .get(cluster)
+        .and_then(|c| c.members.get(pos))
+        .map(|m| w.present(cluster, m))
+        .unwrap_or(false);
+    if present {
+        if let Some(n) = w.nodes.get_mut(node_idx) {
+            n.corosync = false;
+        }
+    }
     if let Some(c) = w.clusters.get_mut(cluster) {
         c.members.remove(pos);
         c.config_version += 1;
-    }
-    let was_online = w.nodes.get(node_idx).map(|n| n.online).unwrap_or(false);
-    if let Some(n) = w.nodes.get_mut(node_idx) {
-        // The lab lets the removed node stand alone again; the real one must be reinstalled
-        // or separated by hand (pvecm.adoc "Remove a Cluster Node").
-        n.cluster = None;
+        c.expected_override = None;
+        if present {
+            c.ring_seq += 1;
+        }
     }
     drop(w);
-    if !was_online {
-        // pvecm.adoc: this message "does not signify an actual failure".
+    if !present {
+        // corosync-cfgtool.c `kill_node` on stderr; pvecm.adoc: this message "does not
+        // signify an actual failure".
         p.err("Could not kill node (error = CS_ERR_NOT_EXIST)\n");
     }
+    0
+}
+
+/// The first member, by name, that is not online (pvecm.pm: `get_members` walked in `sort keys`
+/// order for "All nodes must be online!").
+fn first_offline(w: &world::World, cluster: usize) -> Option<String> {
+    let c = w.clusters.get(cluster)?;
+    let mut offline: Vec<String> = c
+        .members
+        .iter()
+        .filter(|m| !w.present(cluster, m))
+        .filter_map(|m| w.nodes.get(m.node).map(|n| n.name.clone()))
+        .collect();
+    offline.sort();
+    offline.into_iter().next()
+}
+
+/// `pvecm qdevice remove` (pvecm.pm `remove_qdevice`): every member online, then under the
+/// `corosync.conf` cfs lock the device section goes ("No QDevice configured!" without one),
+/// each member's qdevice state is removed and its `corosync-qdevice` stopped and disabled,
+/// and corosync reloads. The qnetd server is not touched: it lists a cluster only while its
+/// daemons are connected, so the lab drops the registration.
+async fn qdevice_remove(ctx: &Ctx, cluster: usize, p: &mut Proc) -> i32 {
+    if let Some(n) = first_offline(&ctx.lab.world(), cluster) {
+        return die(
+            p,
+            &format!("All nodes must be online! Node {n} is offline, aborting."),
+        );
+    }
+    let _c = match cfs_lock(&ctx.lab, cluster, "corosync.conf").await {
+        Ok(g) => g,
+        Err(e) => return die(p, &e),
+    };
+    if ctx
+        .lab
+        .world()
+        .clusters
+        .get(cluster)
+        .is_none_or(|c| c.qdevice.is_none())
+    {
+        return die(p, "No QDevice configured!");
+    }
+    if let Some(code) = ctx.cli_step("pvecm.qdevice_remove", p, die).await {
+        return code;
+    }
+    let mut w = ctx.lab.world();
+    let Some(c) = w.clusters.get_mut(cluster) else {
+        return 255;
+    };
+    c.qdevice = None;
+    c.config_version += 1;
+    c.expected_override = None;
+    let name = c.name.clone();
+    w.bastion.qnetd_clusters.remove(&name);
+    drop(w);
+    p.out("\nRemoved Qdevice.\n");
     0
 }
 
@@ -840,24 +984,11 @@ async fn qdevice(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
     let me = node_of(ctx);
     let verb = args.first().map(String::as_str).unwrap_or("");
     let usage = "USAGE: pvecm qdevice setup <address> [OPTIONS]";
-    let Some(cluster) = ctx.lab.world().nodes.get(me).and_then(|n| n.cluster) else {
+    let Some(cluster) = conf_cluster(&ctx.lab.world(), me) else {
         return die(p, NO_CONF);
     };
     if verb == "remove" {
-        let mut w = ctx.lab.world();
-        let Some(c) = w.clusters.get_mut(cluster) else {
-            return 255;
-        };
-        if c.qdevice.take().is_none() {
-            drop(w);
-            return die(p, "No QDevice configured!");
-        }
-        c.config_version += 1;
-        let name = c.name.clone();
-        w.bastion.qnetd_clusters.remove(&name);
-        drop(w);
-        p.out("\nRemoved Qdevice.\n");
-        return 0;
+        return qdevice_remove(ctx, cluster, p).await;
     }
     if verb != "setup" {
         p.err(&format!("ERROR: unknown command 'pvecm qdevice {verb}'\nUSAGE: pvecm qdevice <COMMAND> [ARGS] [OPTIONS]\n"));
@@ -882,17 +1013,7 @@ async fn qdevice(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
         let Some(c) = w.clusters.get(cluster) else {
             return 255;
         };
-        let offline = c
-            .members
-            .iter()
-            .filter(|m| !m.joined || !w.nodes.get(m.node).map(|n| n.online).unwrap_or(false))
-            .map(|m| {
-                w.nodes
-                    .get(m.node)
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default()
-            })
-            .next();
+        let offline = first_offline(&w, cluster);
         (
             c.members.len(),
             offline,
@@ -994,7 +1115,9 @@ async fn qdevice(ctx: &Ctx, args: &[String], p: &mut Proc) -> i32 {
 /// `/etc/pve/corosync.conf` as `PVE::Corosync::create_conf` writes it.
 pub(crate) fn corosync_conf(lab: &LabInner, node: usize) -> Option<String> {
     let w = lab.world();
-    let c = w.cluster_of(node)?;
+    // A separated node's leftover `/etc/corosync/corosync.conf` is its old cluster's.
+    let n = w.nodes.get(node)?;
+    let c = w.clusters.get(n.cluster.or(n.left_cluster)?)?;
     let mut s = String::from("logging {\n  debug: off\n  to_syslog: yes\n}\n\nnodelist {\n");
     for m in &c.members {
         let n = w.nodes.get(m.node)?;

@@ -567,6 +567,17 @@ async fn run_simple(ctx: &Ctx, words: Vec<(String, bool)>, p: &mut Proc) -> i32 
     let words: Vec<(String, bool)> = words
         .into_iter()
         .map(|(w, q)| (w.replace(LAST_STATUS, &last).replace(SHELL_PID, &pid), q))
+        .flat_map(|(w, q)| {
+            // Pathname expansion of an unquoted pattern, where the lab knows the directory;
+            // bash keeps a pattern that matches nothing.
+            let expanded = (!q && (w.contains('*') || w.contains('?')))
+                .then(|| super::services::glob(ctx, &w))
+                .flatten();
+            match expanded {
+                Some(names) => names.into_iter().map(|n| (n, true)).collect(),
+                None => vec![(w, q)],
+            }
+        })
         .collect();
     let mut args: Vec<String> = Vec::new();
     let mut i = 0;
@@ -850,7 +861,10 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
             p.out("uid=0(root) gid=0(root) groups=0(root)\n");
             0
         }
-        "systemctl" => systemctl(ctx, rest, p),
+        "systemctl" => systemctl(ctx, rest, p).await,
+        "pmxcfs" if on_node.is_some() => super::services::pmxcfs(ctx, rest, p).await,
+        "killall" if on_node.is_some() => super::services::killall(ctx, rest, p),
+        "rm" if on_node.is_some() => super::services::rm(ctx, rest, p),
         "apt-get" | "apt" => apt(ctx, &name, rest, p),
         "pveversion" if on_node.is_some() => {
             p.out(&format!(
@@ -997,14 +1011,26 @@ fn path_info(ctx: &Ctx, path: &str) -> (bool, bool, bool) {
     {
         return (true, false, true);
     }
+    // `/etc/pve` is pmxcfs's FUSE mount: empty while it is stopped (`/etc/ceph/ceph.conf` is
+    // a symlink into it).
+    let mounted = n.pmxcfs != super::world::Pmxcfs::Stopped;
+    if !mounted && (path.starts_with("/etc/pve/") || path == "/etc/ceph/ceph.conf") {
+        return (false, false, false);
+    }
     let clustered = n.cluster.is_some();
     let ceph = n.ceph_release.is_some();
     let ceph_conf = super::pveceph::ceph_of(&w, i).is_some();
+    if let Some(entry) = path.strip_prefix("/etc/corosync/") {
+        let dir = super::world::ETC_COROSYNC_DIRS.contains(&entry);
+        return (n.etc_corosync.contains(entry), dir, false);
+    }
+    if let Some(name) = path.strip_prefix("/etc/pve/nodes/") {
+        let known = name == n.name || n.foreign_nodes.contains_key(name);
+        return (known, known, false);
+    }
     let exists = match path {
-        "/etc/pve" | "/etc/pve/nodes" => return (true, true, false),
-        "/etc/pve/corosync.conf" | "/etc/corosync/authkey" | "/etc/corosync/corosync.conf" => {
-            clustered
-        }
+        "/etc/pve" | "/etc/pve/nodes" | "/etc/corosync" => return (true, true, false),
+        "/etc/pve/corosync.conf" => clustered,
         "/usr/bin/ceph"
         | "/usr/bin/ceph-mon"
         | "/usr/bin/ceph-osd"
@@ -1092,8 +1118,24 @@ async fn cat(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
     status
 }
 
+/// pmxcfs serves `/etc/pve` on this node (the bastion has none).
+fn pve_mounted(ctx: &Ctx) -> bool {
+    match ctx.host {
+        HostRef::Node(i) => ctx
+            .lab
+            .world()
+            .nodes
+            .get(i)
+            .is_some_and(|n| n.pmxcfs != super::world::Pmxcfs::Stopped),
+        HostRef::Bastion => false,
+    }
+}
+
 fn file_content(ctx: &Ctx, path: &str) -> Option<String> {
     let bastion = ctx.host == HostRef::Bastion;
+    if (path.starts_with("/etc/pve/") || path == "/etc/ceph/ceph.conf") && !pve_mounted(ctx) {
+        return None;
+    }
     match path {
         "/etc/os-release" | "/usr/lib/os-release" => Some(
             if bastion {
@@ -1114,6 +1156,9 @@ fn file_content(ctx: &Ctx, path: &str) -> Option<String> {
             let HostRef::Node(i) = ctx.host else {
                 return None;
             };
+            if !path_info(ctx, path).0 {
+                return None;
+            }
             super::pvecm::corosync_conf(&ctx.lab, i)
         }
         // The node's API certificate (pve-cluster `Cluster/Setup.pm` `gen_pve_ssl_cert`),
@@ -1134,20 +1179,15 @@ fn file_content(ctx: &Ctx, path: &str) -> Option<String> {
     }
 }
 
-fn systemctl(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
-    let verb = rest.first().map(String::as_str).unwrap_or("");
-    let unit = rest
-        .iter()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .unwrap_or("");
-    let unit = unit.trim_end_matches(".service");
-    let active = match ctx.host {
+/// Whether `unit` runs and whether it is enabled on this host. The units of cluster membership
+/// and the Ceph daemons follow `services.rs`; the rest are what a Proxmox VE host runs.
+fn unit_state(ctx: &Ctx, unit: &str) -> (bool, bool) {
+    match ctx.host {
         HostRef::Bastion => {
-            unit == "corosync-qnetd" && ctx.lab.world().bastion.qnetd_installed
+            let on = unit == "corosync-qnetd" && ctx.lab.world().bastion.qnetd_installed
                 || unit == "ssh"
-                || unit == "sshd"
+                || unit == "sshd";
+            (on, on)
         }
         HostRef::Node(i) => {
             let w = ctx.lab.world();
@@ -1158,7 +1198,7 @@ fn systemctl(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
                 .unwrap_or(false);
             let name = w.nodes.get(i).map(|n| n.name.clone()).unwrap_or_default();
             let ceph = super::pveceph::ceph_of(&w, i);
-            match unit {
+            let enabled = match unit {
                 "pve-cluster" | "pveproxy" | "pvedaemon" | "pvestatd" | "ssh" | "sshd" => true,
                 "corosync" => clustered,
                 "corosync-qdevice" => qdev,
@@ -1168,29 +1208,58 @@ fn systemctl(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
                 u if u == format!("ceph-mgr@{name}") => {
                     ceph.map(|c| c.mgrs.contains(&i)).unwrap_or(false)
                 }
+                u if u.starts_with("ceph-osd@") => ceph
+                    .map(|c| {
+                        c.osds
+                            .iter()
+                            .any(|o| o.node == i && format!("ceph-osd@{}", o.id) == u)
+                    })
+                    .unwrap_or(false),
                 _ => false,
-            }
+            };
+            let active = super::services::unit_active(&w, i, unit).unwrap_or(enabled);
+            (active, enabled)
         }
-    };
+    }
+}
+
+async fn systemctl(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
+    let verb = rest.first().map(String::as_str).unwrap_or("");
+    let units: Vec<String> = rest
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(|u| u.trim_end_matches(".service").to_string())
+        .collect();
     match verb {
-        "is-active" => {
-            p.out(if active { "active\n" } else { "inactive\n" });
-            if active {
-                0
+        "is-active" | "is-enabled" => {
+            let mut all = true;
+            let units = if units.is_empty() {
+                vec![String::new()]
             } else {
-                3
+                units
+            };
+            for unit in &units {
+                let (active, enabled) = unit_state(ctx, unit);
+                let on = if verb == "is-active" { active } else { enabled };
+                p.out(match (verb, on) {
+                    ("is-active", true) => "active\n",
+                    ("is-active", false) => "inactive\n",
+                    (_, true) => "enabled\n",
+                    (_, false) => "disabled\n",
+                });
+                all &= on;
+            }
+            match (all, verb) {
+                (true, _) => 0,
+                (false, "is-active") => 3,
+                (false, _) => 1,
             }
         }
-        "is-enabled" => {
-            p.out(if active { "enabled\n" } else { "disabled\n" });
-            if active {
-                0
-            } else {
-                1
-            }
+        "start" | "stop" | "restart" | "reload-or-restart" => {
+            super::services::change(ctx, verb, &units, p).await
         }
-        "start" | "restart" | "reload" | "enable" | "stop" | "daemon-reload"
-        | "reload-or-restart" => 0,
+        "reload" | "enable" | "disable" | "daemon-reload" => 0,
         _ => {
             p.err(&format!("Unknown command verb '{verb}'.\n"));
             1

@@ -159,6 +159,9 @@ pub(crate) struct Cluster {
     pub(crate) ca_node: usize,
     /// Storages defined cluster-wide after the defaults (RBD pools).
     pub(crate) rbd_storages: BTreeSet<String>,
+    /// `pvecm expected N` (`corosync-quorumtool -e`): votequorum's expected votes until the
+    /// configuration next changes.
+    pub(crate) expected_override: Option<u32>,
 }
 
 /// Votequorum arithmetic for one cluster (corosync votequorum; pvecm.adoc "Quorum").
@@ -170,6 +173,22 @@ pub(crate) struct Quorum {
     pub(crate) quorate: bool,
     pub(crate) qdevice_votes: u32,
 }
+
+/// The cluster filesystem process on a node (pve-cluster `src/pmxcfs/pmxcfs.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pmxcfs {
+    /// Not running: `/etc/pve` is an empty mount point.
+    Stopped,
+    /// Started by `pve-cluster.service` (or a plain `pmxcfs`): clustered when the database
+    /// holds a `corosync.conf`.
+    Service,
+    /// `pmxcfs -l`: local mode, quorum forced, whatever the database holds.
+    Local,
+}
+
+/// What `/etc/corosync` holds on a fresh host: the directories the corosync package installs
+/// (`corosync/corosync` `Makefile.am` `install-exec-local`).
+pub(crate) const ETC_COROSYNC_DIRS: [&str; 2] = ["service.d", "uidgid.d"];
 
 /// One Proxmox VE host.
 #[derive(Debug, Clone)]
@@ -203,6 +222,23 @@ pub(crate) struct Node {
     pub(crate) bootid: u64,
     /// root's password when `chpasswd` changed it from the lab's initial one.
     pub(crate) root_password: Option<String>,
+    /// corosync.service runs (it starts only with `/etc/corosync/corosync.conf` present).
+    pub(crate) corosync: bool,
+    /// The cluster filesystem.
+    pub(crate) pmxcfs: Pmxcfs,
+    /// The entries of `/etc/corosync`: `authkey` and `corosync.conf` once clustered, and the
+    /// package's directories (see [`ETC_COROSYNC_DIRS`]).
+    pub(crate) etc_corosync: BTreeSet<String>,
+    /// The cluster this node was separated from (pvecm.adoc "Separate a Node Without
+    /// Reinstalling"): its `/etc/pve` keeps that cluster's files, and any
+    /// `/etc/corosync/corosync.conf` left behind is that cluster's.
+    pub(crate) left_cluster: Option<usize>,
+    /// The cluster whose Ceph this separated node's copy of `/etc/pve/ceph.conf` and keyring
+    /// still reach (the monitors it names keep running).
+    pub(crate) ceph_from: Option<usize>,
+    /// Other nodes' directories kept in a separated node's `/etc/pve/nodes`, with the guest ids
+    /// their `qemu-server` configs hold (they count as this host's guests for `pvecm add`).
+    pub(crate) foreign_nodes: BTreeMap<String, BTreeSet<u32>>,
 }
 
 /// The bastion micro host.
@@ -262,6 +298,32 @@ impl World {
         self.nodes.iter().position(|n| n.name == name)
     }
 
+    /// Whether member `m` of cluster `c` takes part in its membership: the node finished its
+    /// join, is up, runs corosync, and still has this cluster's configuration.
+    pub(crate) fn present(&self, c: usize, m: &Member) -> bool {
+        m.joined
+            && self
+                .nodes
+                .get(m.node)
+                .map(|n| n.online && n.corosync && n.cluster == Some(c))
+                .unwrap_or(false)
+    }
+
+    /// Whether `node` is a present member of the cluster it is configured for.
+    pub(crate) fn is_present(&self, node: usize) -> bool {
+        let Some(c) = self.nodes.get(node).and_then(|n| n.cluster) else {
+            return false;
+        };
+        self.clusters
+            .get(c)
+            .map(|cl| {
+                cl.members
+                    .iter()
+                    .any(|m| m.node == node && self.present(c, m))
+            })
+            .unwrap_or(false)
+    }
+
     /// Votequorum figures for cluster `c`.
     pub(crate) fn quorum(&self, c: usize) -> Option<Quorum> {
         let cl = self.clusters.get(c)?;
@@ -269,13 +331,13 @@ impl World {
         let present: u32 = cl
             .members
             .iter()
-            .filter(|m| m.joined && self.nodes.get(m.node).map(|n| n.online).unwrap_or(false))
+            .filter(|m| self.present(c, m))
             .map(|m| m.votes)
             .sum();
         // A QDevice in ffsplit mode adds one vote, given to a partition that is present
         // (pvecm.adoc "Corosync External Vote Support").
         let qdevice_votes = if cl.qdevice.is_some() { 1 } else { 0 };
-        let expected = node_votes + qdevice_votes;
+        let expected = cl.expected_override.unwrap_or(node_votes + qdevice_votes);
         let total = present + if present > 0 { qdevice_votes } else { 0 };
         let quorum = expected / 2 + 1;
         Some(Quorum {
@@ -287,12 +349,59 @@ impl World {
         })
     }
 
-    /// Whether `node`'s pmxcfs is writable: standalone nodes always are, members need quorum
-    /// (pve-cluster Cluster.pm `check_cfs_quorum`).
+    /// Whether `node`'s pmxcfs is writable: standalone nodes and local mode always are
+    /// (`pmxcfs.c` `cfs_set_quorate(1, TRUE)`), members need quorum in their partition
+    /// (pve-cluster Cluster.pm `check_cfs_quorum`); a member cut off from corosync has none.
     pub(crate) fn node_quorate(&self, node: usize) -> bool {
-        match self.nodes.get(node).and_then(|n| n.cluster) {
-            Some(c) => self.quorum(c).map(|q| q.quorate).unwrap_or(false),
-            None => true,
+        let Some(n) = self.nodes.get(node) else {
+            return false;
+        };
+        match (n.pmxcfs, n.cluster) {
+            (Pmxcfs::Stopped, _) => false,
+            (Pmxcfs::Local, _) | (_, None) => true,
+            (Pmxcfs::Service, Some(c)) => {
+                self.is_present(node) && self.quorum(c).map(|q| q.quorate).unwrap_or(false)
+            }
+        }
+    }
+
+    /// `rm /etc/pve/corosync.conf` in local mode: the node keeps its copy of the cluster's
+    /// `/etc/pve` (users, tokens, Ceph config, the other nodes' directories) but no longer
+    /// belongs to a cluster (pvecm.adoc "Separate a Node Without Reinstalling").
+    pub(crate) fn separate(&mut self, node: usize) {
+        let Some(c) = self.nodes.get(node).and_then(|n| n.cluster) else {
+            return;
+        };
+        let Some(cl) = self.clusters.get(c) else {
+            return;
+        };
+        let access = cl.access.clone();
+        let has_ceph = cl.ceph.is_some();
+        let foreign: BTreeMap<String, BTreeSet<u32>> = cl
+            .members
+            .iter()
+            .filter(|m| m.node != node)
+            .filter_map(|m| self.nodes.get(m.node))
+            .map(|n| (n.name.clone(), n.vms.keys().copied().collect()))
+            .collect();
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.cluster = None;
+            n.standalone_access = access;
+            n.left_cluster = Some(c);
+            n.ceph_from = has_ceph.then_some(c);
+            n.foreign_nodes = foreign;
+        }
+    }
+
+    /// A node joins or creates a cluster: its own copy of `/etc/pve` is replaced.
+    pub(crate) fn clustered(&mut self, node: usize, c: usize) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.cluster = Some(c);
+            n.left_cluster = None;
+            n.ceph_from = None;
+            n.foreign_nodes.clear();
+            n.etc_corosync.insert("authkey".into());
+            n.etc_corosync.insert("corosync.conf".into());
         }
     }
 

@@ -52,6 +52,7 @@ impl Provider for FreetierProvider {
             Arc::new(resources::age_key::AgeKey),
             Arc::new(resources::proxmox_cluster::ProxmoxCluster),
             Arc::new(resources::ssh_host_key::SshHostKey),
+            Arc::new(resources::talos_cluster::TalosClusterResource),
         ]
     }
 

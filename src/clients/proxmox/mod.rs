@@ -30,7 +30,8 @@ pub use tls::Fingerprint;
 pub use types::{
     lenient, CephCheck, CephHealth, CephStatus, CephSummary, ClusterMember, ClusterStatus,
     ClusterSummary, ConfigNode, CpuInfo, JoinInfo, JoinNode, NodeEntry, NodeStatus, QemuConfig,
-    QemuStatus, StorageItem, TaskOutcome, Totem, Upid, Usage, Version,
+    QemuListEntry, QemuStatus, StorageConfig, StorageItem, TaskOutcome, Totem, Upid, Usage,
+    Version,
 };
 
 use super::ErrorKind;
@@ -316,6 +317,70 @@ impl Client {
         }
         let path = format!("/nodes/{}/qemu/{vmid}/config", seg(node));
         self.send(Method::POST, &path, &[], Body::Form(form), call)
+            .await
+    }
+
+    /// `GET /storage`: the cluster's storage definitions (`/etc/pve/storage.cfg`).
+    pub async fn storage_configs(&self, call: &Call) -> Result<Vec<StorageConfig>, Error> {
+        self.get("/storage", &[], call).await
+    }
+
+    /// `PUT /storage/{storage}`: sets the content types `storage` holds, cluster-wide.
+    pub async fn storage_set_content(
+        &self,
+        storage: &str,
+        content: &[String],
+        call: &Call,
+    ) -> Result<(), Error> {
+        let form = vec![("content".to_string(), content.join(","))];
+        let path = format!("/storage/{}", seg(storage));
+        let _: serde_json::Value = self
+            .send(Method::PUT, &path, &[], Body::Form(form), call)
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /nodes/{node}/qemu`: the node's VMs.
+    pub async fn qemu_list(&self, node: &str, call: &Call) -> Result<Vec<QemuListEntry>, Error> {
+        let path = format!("/nodes/{}/qemu", seg(node));
+        self.get(&path, &[], call).await
+    }
+
+    /// `PUT /nodes/{node}/qemu/{vmid}/resize`: grows `disk` (`scsi0`) to `size` (`10G`, or
+    /// `+2G` to add). PVE answers with a task, or `null` where it resized at once.
+    pub async fn qemu_resize(
+        &self,
+        node: &str,
+        vmid: u32,
+        disk: &str,
+        size: &str,
+        call: &Call,
+    ) -> Result<Option<Upid>, Error> {
+        let form = vec![
+            ("disk".to_string(), disk.to_string()),
+            ("size".to_string(), size.to_string()),
+        ];
+        let path = format!("/nodes/{}/qemu/{vmid}/resize", seg(node));
+        self.send(Method::PUT, &path, &[], Body::Form(form), call)
+            .await
+    }
+
+    /// `DELETE /nodes/{node}/storage/{storage}/content/{volume}`: removes a volume (an
+    /// uploaded ISO, an imported image). Returns the task, or `null` where PVE deleted at once.
+    pub async fn storage_delete(
+        &self,
+        node: &str,
+        storage: &str,
+        volume: &str,
+        call: &Call,
+    ) -> Result<Option<Upid>, Error> {
+        let path = format!(
+            "/nodes/{}/storage/{}/content/{}",
+            seg(node),
+            seg(storage),
+            seg(volume)
+        );
+        self.send(Method::DELETE, &path, &[], Body::None, call)
             .await
     }
 

@@ -546,6 +546,39 @@ impl QemuStatus {
     }
 }
 
+/// One entry of `GET /storage` (pve-storage `API2/Storage/Config.pm` `index`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StorageConfig {
+    /// The storage id.
+    pub storage: String,
+    /// `dir`, `rbd`, `lvmthin`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The content types it holds, comma-separated (`iso,vztmpl,backup`).
+    #[serde(default)]
+    pub content: String,
+}
+
+impl StorageConfig {
+    /// Whether the storage holds `content`.
+    pub fn holds(&self, content: &str) -> bool {
+        self.content.split(',').any(|c| c.trim() == content)
+    }
+}
+
+/// One entry of `GET /nodes/{node}/qemu` (qemu-server `API2/Qemu.pm` `vmlist`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QemuListEntry {
+    /// The VM id.
+    #[serde(deserialize_with = "lenient::value")]
+    pub vmid: u32,
+    /// `running` or `stopped`.
+    pub status: String,
+    /// The VM name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// One entry of `GET /nodes/{node}/storage/{storage}/content`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StorageItem {

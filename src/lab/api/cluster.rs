@@ -16,7 +16,7 @@ pub(super) fn cluster_status(lab: &LabInner, node: usize) -> ApiResult {
             out.push(json!({"type": "cluster", "id": "cluster", "name": cl.name, "nodes": cl.members.len(), "quorate": u8::from(q.quorate), "version": cl.config_version}));
             for mb in &cl.members {
                 let Some(n) = w.nodes.get(mb.node) else { continue };
-                let online = mb.joined && n.online;
+                let online = w.present(c, mb);
                 out.push(json!({"type": "node", "id": format!("node/{}", n.name), "name": n.name, "ip": n.ip.to_string(), "nodeid": mb.nodeid, "local": u8::from(mb.node == node), "online": u8::from(online), "level": ""}));
             }
         }
@@ -148,10 +148,13 @@ pub(super) fn nodes_list(lab: &LabInner, node: usize) -> ApiResult {
     };
     for i in members {
         let Some(n) = w.nodes.get(i) else { continue };
-        let online = n.online
-            && w.cluster_of(node)
-                .map(|c| c.members.iter().any(|m| m.node == i && m.joined))
-                .unwrap_or(true);
+        let online = match w.nodes.get(node).and_then(|me| me.cluster) {
+            Some(c) => w
+                .clusters
+                .get(c)
+                .is_some_and(|cl| cl.members.iter().any(|m| m.node == i && w.present(c, m))),
+            None => n.online,
+        };
         let mut e = json!({"node": n.name, "status": if online { "online" } else { "offline" }, "id": format!("node/{}", n.name), "type": "node", "level": "", "ssl_fingerprint": n.tls_fingerprint});
         if online {
             e["maxcpu"] = json!(n.ocpus);

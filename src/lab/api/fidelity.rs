@@ -217,6 +217,16 @@ async fn every_route_serves_each_field_with_the_type_the_real_handler_gives() {
     )
     .await;
     assert_eq!(wait(&api, &set).await, "OK");
+    let resized = walk(
+        &api,
+        w,
+        "PUT /nodes/{node}/qemu/{vmid}/resize",
+        "PUT",
+        &format!("{vm}/resize"),
+        &[("disk", "scsi0"), ("size", "+2G")],
+    )
+    .await;
+    assert_eq!(wait(&api, &resized).await, "OK");
     walk(
         &api,
         w,

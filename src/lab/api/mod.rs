@@ -50,6 +50,8 @@ mod tasks;
 #[cfg(test)]
 mod fidelity;
 #[cfg(test)]
+mod resize_tests;
+#[cfg(test)]
 mod returns;
 
 use access::*;
@@ -543,6 +545,10 @@ async fn node_route(
         ("POST" | "PUT", ["qemu", id, "config"]) => {
             require(caller, &format!("/vms/{id}"), "VM.Config.Options")?;
             qemu_update(lab, node, id, p, caller, &user, m == "POST")
+        }
+        ("PUT", ["qemu", id, "resize"]) => {
+            require(caller, &format!("/vms/{id}"), "VM.Config.Disk")?;
+            qemu_resize(lab, node, id, p, &user)
         }
         ("GET", ["qemu", id, "status"]) => {
             vm_exists(lab, node, id)?;

@@ -1,5 +1,6 @@
-//! `/nodes/{node}/qemu`: parameters, drives, create, config, current status and actions
-//! (`proxmox/qemu-server` `src/PVE/API2/Qemu.pm`).
+//! `/nodes/{node}/qemu`: parameters, drives, create, config, current status, actions and
+//! disk resize (`proxmox/qemu-server` `src/PVE/API2/Qemu.pm`; `resize_vm` as of 9.2.6 answers
+//! a UPID and does its checks in the `resize` worker).
 
 #[allow(unused_imports)]
 use super::*;
@@ -700,4 +701,280 @@ pub(super) fn qemu_action(
         }
         _ => Err(not_implemented(req, rel)),
     }
+}
+
+/// `disk` of `resize_vm`: `PVE::QemuServer::Drive::valid_drive_names`, in its order (the
+/// enumeration message lists them so).
+#[rustfmt::skip]
+const DRIVE_NAMES: &[&str] = &[
+    "ide0", "ide1", "ide2", "ide3", "scsi0", "scsi1", "scsi2", "scsi3", "scsi4", "scsi5", "scsi6",
+    "scsi7", "scsi8", "scsi9", "scsi10", "scsi11", "scsi12", "scsi13", "scsi14", "scsi15",
+    "scsi16", "scsi17", "scsi18", "scsi19", "scsi20", "scsi21", "scsi22", "scsi23", "scsi24",
+    "scsi25", "scsi26", "scsi27", "scsi28", "scsi29", "scsi30", "virtio0", "virtio1", "virtio2",
+    "virtio3", "virtio4", "virtio5", "virtio6", "virtio7", "virtio8", "virtio9", "virtio10",
+    "virtio11", "virtio12", "virtio13", "virtio14", "virtio15", "sata0", "sata1", "sata2", "sata3",
+    "sata4", "sata5", "efidisk0", "tpmstate0",
+];
+
+/// `size` of `resize_vm`: the pattern `\+?\d+(\.\d+)?[KMGT]?`, anchored as `check_prop`
+/// anchors every pattern (`m/^$pattern$/`). Returns the sign, the number and the unit.
+fn resize_size(v: &str) -> Option<(bool, f64, Option<char>)> {
+    let (plus, rest) = match v.strip_prefix('+') {
+        Some(r) => (true, r),
+        None => (false, v),
+    };
+    let (num, unit) = match rest.chars().last() {
+        Some(u @ ('K' | 'M' | 'G' | 'T')) => (&rest[..rest.len() - 1], Some(u)),
+        _ => (rest, None),
+    };
+    let (int, frac) = match num.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (num, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    Some((plus, num.parse().ok()?, unit))
+}
+
+/// `PVE::JSONSchema::format_size`: the largest unit that divides the size exactly, as
+/// `print_drive` writes a `disk-size`.
+pub(super) fn format_size(size: u64) -> String {
+    let mut n = size;
+    for unit in ["K", "M", "G", "T"] {
+        if !n.is_multiple_of(1024) {
+            break;
+        }
+        n /= 1024;
+        if unit == "T" || !n.is_multiple_of(1024) {
+            return format!("{n}{unit}");
+        }
+    }
+    n.to_string()
+}
+
+/// `PVE::QemuServer::print_drive` of a drive whose size changed: the volume first (the
+/// format's default key), then every other option sorted by key
+/// (`PVE::JSONSchema::print_property_string`).
+fn print_drive(value: &str, size: u64) -> String {
+    let mut parts = value.split(',');
+    let file = parts.next().unwrap_or_default();
+    let file = file
+        .strip_prefix("file=")
+        .or_else(|| file.strip_prefix("volume="))
+        .unwrap_or(file);
+    let mut opts: Vec<String> = parts
+        .filter(|o| !o.is_empty() && !o.starts_with("size="))
+        .map(str::to_string)
+        .collect();
+    opts.push(format!("size={}", format_size(size)));
+    opts.sort_by(|a, b| {
+        let key = |o: &String| o.split('=').next().unwrap_or_default().to_string();
+        key(a).cmp(&key(b))
+    });
+    std::iter::once(file.to_string())
+        .chain(opts)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `PVE::Storage::Plugin::parse_volume_id`: `STORAGE:NAME`, the storage ID matching
+/// `[a-z][a-z0-9\-\_\.]*[a-z0-9]` (any case).
+fn parse_volume_id(volid: &str) -> Option<(&str, &str)> {
+    let (st, name) = volid.split_once(':')?;
+    let b = st.as_bytes();
+    let ok = b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    (ok && !name.is_empty()).then_some((st, name))
+}
+
+/// Checks the parameters of `resize_vm` against its schema (`RESTHandler.pm` `handle`,
+/// before the handler runs).
+fn validate_resize(id: &str, p: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    let mut errors = schema::Errors::new();
+    for (k, v) in p {
+        match k.as_str() {
+            "vmid" => {}
+            "disk" => schema::check_prop(
+                v,
+                &schema::opt(schema::Ty::Str(schema::Check::Enum(DRIVE_NAMES))),
+                k,
+                &mut errors,
+            ),
+            "size" if resize_size(v).is_none() => schema::add_error(
+                &mut errors,
+                k,
+                "value does not match the regex pattern".into(),
+            ),
+            "size" => {}
+            "digest" if v.chars().count() > 40 => schema::add_error(
+                &mut errors,
+                k,
+                "value may only be 40 characters long".into(),
+            ),
+            "digest" => {}
+            "skiplock" => schema::check_prop(v, &schema::opt(schema::Ty::Bool), k, &mut errors),
+            _ => schema::add_error(
+                &mut errors,
+                k,
+                "property is not defined in schema and the schema does not allow additional properties".into(),
+            ),
+        }
+    }
+    for k in ["disk", "size"] {
+        if !p.contains_key(k) {
+            schema::add_error(
+                &mut errors,
+                k,
+                "property is missing and it is not optional".into(),
+            );
+        }
+    }
+    if let Err(ApiError::Param(e)) = parse_vmid(id) {
+        errors.extend(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Param(errors));
+    }
+    if p.get("vmid").is_some_and(|v| v.trim() != id) {
+        return Err(ApiError::Status(
+            400,
+            "duplicate parameter (already defined in URI) with conflicting values!".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What a resize asks for, once its parameters passed.
+struct Resize {
+    vmid: u32,
+    disk: String,
+    size: String,
+    digest: Option<String>,
+    skiplock: bool,
+}
+
+/// `PUT /nodes/{node}/qemu/{vmid}/resize` (`Qemu.pm` `resize_vm`, qemu-server 9.2.6): after the
+/// schema check and "Only root may use this option." for `skiplock` from anyone but
+/// `root@pam`, the handler forks a `resize` worker at once and answers its UPID; every other
+/// check runs inside the worker, so its failures are the task's exit status.
+pub(super) fn qemu_resize(
+    lab: &Arc<LabInner>,
+    node: usize,
+    id: &str,
+    p: &BTreeMap<String, String>,
+    user: &str,
+) -> ApiResult {
+    validate_resize(id, p)?;
+    let skiplock = p
+        .get("skiplock")
+        .and_then(|v| schema::parse_bool(v))
+        .unwrap_or(false);
+    if skiplock && user != "root@pam" {
+        return Err(param_err("skiplock", "Only root may use this option."));
+    }
+    let r = Resize {
+        vmid: parse_vmid(id)?,
+        disk: p.get("disk").cloned().unwrap_or_default(),
+        size: p.get("size").cloned().unwrap_or_default(),
+        digest: p.get("digest").filter(|d| !d.is_empty()).cloned(),
+        skiplock,
+    };
+    let upid = lab
+        .world()
+        .new_task(node, "resize", &r.vmid.to_string(), user);
+    let lab2 = lab.clone();
+    let upid2 = upid.clone();
+    lab.tracker.spawn(async move {
+        let outcome = task_step(&lab2, node, "qm.resize", "qm.resize", 1.0).await;
+        let mut w = lab2.world();
+        match outcome {
+            Outcome::Proceed => match resize_now(&mut w, node, &r) {
+                Ok(()) => w.task_finish(&upid2, "OK"),
+                Err(m) => w.task_finish(&upid2, &m),
+            },
+            Outcome::Fail(m, _) => w.task_finish(&upid2, &m),
+            Outcome::Dropped => w.task_finish(&upid2, "interrupted by signal"),
+        }
+    });
+    Ok(json!(upid))
+}
+
+/// `resize_vm`'s `$updatefn`, under the config lock, in its order: load the config, the
+/// digest, the lock, the drive, its volume, "you can't resize a cdrom", the volume's size;
+/// then grow the volume and write `size=` into the drive, or refuse to shrink. Asking for
+/// the current size changes nothing.
+fn resize_now(w: &mut World, node: usize, r: &Resize) -> Result<(), String> {
+    let vmid = r.vmid;
+    let n = w.nodes.get(node).ok_or("no such node")?;
+    let name = n.name.clone();
+    let storages: Vec<String> = w.storages(node).into_iter().map(|s| s.0).collect();
+    let n = w.nodes.get(node).ok_or("no such node")?;
+    let vm = n.vms.get(&vmid).ok_or_else(|| {
+        format!("Configuration file 'nodes/{name}/qemu-server/{vmid}.conf' does not exist")
+    })?;
+    if r.digest.as_ref().is_some_and(|d| *d != config_digest(vm)) {
+        return Err("checksum mismatch (file change by other user?)".into());
+    }
+    if let (Some(l), false) = (&vm.lock, r.skiplock) {
+        return Err(format!("VM is locked ({l})"));
+    }
+    let disk = r.disk.as_str();
+    let value = vm
+        .config
+        .get(disk)
+        .cloned()
+        .ok_or_else(|| format!("disk '{disk}' does not exist"))?;
+    let first = value.split(',').next().unwrap_or_default();
+    let volid = first
+        .strip_prefix("file=")
+        .or_else(|| first.strip_prefix("volume="))
+        .unwrap_or(first)
+        .to_string();
+    // `PVE::Storage::parse_volname` of the drive's file, before the cdrom check.
+    let (storeid, _) =
+        parse_volume_id(&volid).ok_or_else(|| format!("unable to parse volume ID '{volid}'"))?;
+    if !storages.iter().any(|s| s == storeid) {
+        return Err(format!("storage '{storeid}' does not exist"));
+    }
+    if drive_opt(&value, "media") == Some("cdrom") {
+        return Err("you can't resize a cdrom".into());
+    }
+    let current = n
+        .volumes
+        .get(&volid)
+        .map(|v| v.size)
+        .ok_or_else(|| format!("Could not determine current size of volume '{volid}'"))?;
+    let (plus, number, unit) = resize_size(&r.size).ok_or_else(|| "internal error".to_string())?;
+    let mult = match unit {
+        Some('K') => 1u64 << 10,
+        Some('M') => 1 << 20,
+        Some('G') => 1 << 30,
+        Some('T') => 1 << 40,
+        _ => 1,
+    };
+    let mut wanted = number * mult as f64;
+    if plus {
+        wanted += current as f64;
+    }
+    let wanted = wanted.trunc() as u64;
+    if wanted < current {
+        return Err("shrinking disks is not supported".into());
+    }
+    if wanted == current {
+        return Ok(());
+    }
+    let n = w.nodes.get_mut(node).ok_or("no such node")?;
+    if let Some(v) = n.volumes.get_mut(&volid) {
+        v.size = wanted;
+    }
+    if let Some(vm) = n.vms.get_mut(&vmid) {
+        vm.config
+            .insert(disk.to_string(), print_drive(&value, wanted));
+    }
+    Ok(())
 }

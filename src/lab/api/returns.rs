@@ -325,6 +325,8 @@ pub(crate) const RETURNS: &[Returns] = &[
     scalar("DELETE /nodes/{node}/qemu/{vmid}", Str),
     obj("GET /nodes/{node}/qemu/{vmid}/config", &[("*", Config)]),
     scalar("POST /nodes/{node}/qemu/{vmid}/config", Str),
+    // `resize_vm`: `returns => { type => 'string' }`, the UPID of its `resize` worker.
+    scalar("PUT /nodes/{node}/qemu/{vmid}/resize", Str),
     list("GET /nodes/{node}/qemu/{vmid}/status", &[("subcmd", Str)]),
     obj(
         "GET /nodes/{node}/qemu/{vmid}/status/current",

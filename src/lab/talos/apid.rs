@@ -16,6 +16,9 @@
 //! - Texts of ApplyConfiguration, Bootstrap and Kubeconfig: `internal/app/machined/internal/
 //!   server/v1alpha1/v1alpha1_server.go` at v1.12.11 and v1.13.9, and
 //!   `internal/app/internal/machinehelper/machinehelper.go`.
+//! - `EtcdMemberList` (v1alpha1_server.go and `internal/pkg/etcd/etcd.go` at ad8823176):
+//!   control planes only; its etcd client waits for a member it can reach, so before etcd runs
+//!   the call ends at the caller's deadline (see `Apid::etcd_members`).
 //! - apid's director: `node` metadata must be single-valued
 //!   (`internal/app/apid/pkg/director/director.go`); `nodes` metadata makes `Version` a
 //!   one-to-many call whose replies carry `metadata.hostname` (or the error) per target
@@ -174,6 +177,9 @@ fn allowed(method: &str) -> &'static [&'static str] {
         "machine.MachineService/ApplyConfiguration" => &["os:admin"],
         "machine.MachineService/Bootstrap" | "machine.MachineService/Kubeconfig" => &["os:admin"],
         "machine.MachineService/Reboot" => &["os:admin", "os:operator"],
+        "machine.MachineService/EtcdMemberList" => {
+            &["os:admin", "os:operator", "os:reader", "os:etcd:backup"]
+        }
         "machine.MachineService/Version"
         | "machine.MachineService/ServiceList"
         | "machine.MachineService/Hostname"
@@ -248,6 +254,32 @@ fn trim_float(s: f64) -> String {
     let t = format!("{s:.9}");
     t.trim_end_matches('0').trim_end_matches('.').to_string()
 }
+
+/// The caller's deadline, from the `grpc-timeout` header (gRPC over HTTP/2,
+/// `doc/PROTOCOL-HTTP2.md`: at most 8 digits and a unit `H M S m u n`), which grpc-go makes
+/// the handler's context deadline.
+fn grpc_deadline<T>(req: &tonic::Request<T>, now: Instant) -> Option<Instant> {
+    let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let unit = v.chars().last()?;
+    let digits = &v[..v.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let d = match unit {
+        'H' => Duration::from_secs(n.saturating_mul(3600)),
+        'M' => Duration::from_secs(n.saturating_mul(60)),
+        'S' => Duration::from_secs(n),
+        'm' => Duration::from_millis(n),
+        'u' => Duration::from_micros(n),
+        'n' => Duration::from_nanos(n),
+        _ => return None,
+    };
+    now.checked_add(d)
+}
+
+/// How often a call waiting for etcd looks again.
+const ETCD_POLL: Duration = Duration::from_millis(20);
 
 fn mode_flag(mode: Mode) -> String {
     mode.as_str_name().to_lowercase().replace('_', "-")
@@ -464,6 +496,18 @@ impl MachineService for Apid {
         const M: &str = "machine.MachineService/Bootstrap";
         let (node, _peer, started) = self.begin(M, &request).await?;
         let r = self.bootstrap_on(&node).await;
+        done(&self.fleet, M, &node, started, r).map(tonic::Response::new)
+    }
+
+    async fn etcd_member_list(
+        &self,
+        request: tonic::Request<machine::EtcdMemberListRequest>,
+    ) -> Result<tonic::Response<machine::EtcdMemberListResponse>, Status> {
+        const M: &str = "machine.MachineService/EtcdMemberList";
+        let deadline = grpc_deadline(&request, Instant::now());
+        let (node, _peer, started) = self.begin(M, &request).await?;
+        let query_local = request.get_ref().query_local;
+        let r = self.etcd_members(&node, query_local, deadline).await;
         done(&self.fleet, M, &node, started, r).map(tonic::Response::new)
     }
 
@@ -823,6 +867,79 @@ impl Apid {
         node.begin_bootstrap(&self.fleet);
         Ok(machine::BootstrapResponse {
             messages: vec![machine::Bootstrap { metadata: None }],
+        })
+    }
+}
+
+impl Apid {
+    /// v1alpha1_server.go `EtcdMemberList`. `machinehelper.CheckControlplane` first: a node
+    /// whose machine type is not a control plane (a worker, or a node without a config, whose
+    /// `MachineType` resource is `unknown`) answers `Unimplemented "member list is only
+    /// available on control plane nodes"`. Then an etcd client (`internal/pkg/etcd/etcd.go`):
+    /// `query_local` asks `localhost:2379`, otherwise the control-plane endpoints
+    /// (`NewClientFromControlPlaneIPs`, answered by any member that runs). The client never
+    /// fails fast: clientv3 calls with `grpc.WaitForReady(true)` (`client/v3/options.go`
+    /// `defaultCallOpts`), so while no etcd it can reach runs, the call waits, and answers
+    /// as soon as etcd comes up or fails with the caller's deadline (`toErr` returns
+    /// `ctx.Err()`: `DeadlineExceeded "context deadline exceeded"`). Members come sorted by
+    /// ID, as etcd's `RaftCluster.Members` sorts them; `legacy_members` holds their names.
+    async fn etcd_members(
+        &self,
+        node: &Arc<Node>,
+        query_local: bool,
+        deadline: Option<Instant>,
+    ) -> Result<machine::EtcdMemberListResponse, Status> {
+        let endpoint = node
+            .config()
+            .filter(|c| c.machine_type == MachineType::ControlPlane)
+            .map(|c| c.endpoint.clone())
+            .ok_or_else(|| {
+                Status::unimplemented("member list is only available on control plane nodes")
+            })?;
+        loop {
+            let reachable = if query_local {
+                node.etcd_serves(&endpoint)
+            } else {
+                self.fleet
+                    .nodes_snapshot()
+                    .iter()
+                    .any(|n| n.etcd_serves(&endpoint))
+            };
+            if reachable {
+                break;
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Status::deadline_exceeded("context deadline exceeded"));
+                    }
+                    left.min(ETCD_POLL)
+                }
+                None => ETCD_POLL,
+            };
+            tokio::time::sleep(wait).await;
+        }
+        let mut members: Vec<machine::EtcdMember> = self
+            .fleet
+            .nodes_snapshot()
+            .iter()
+            .filter_map(|n| n.etcd_member(&endpoint))
+            .map(|(id, hostname, ip)| machine::EtcdMember {
+                id,
+                hostname,
+                peer_urls: vec![format!("https://{ip}:2380")],
+                client_urls: vec![format!("https://{ip}:2379")],
+                is_learner: false,
+            })
+            .collect();
+        members.sort_by_key(|m| m.id);
+        Ok(machine::EtcdMemberListResponse {
+            messages: vec![machine::EtcdMembers {
+                metadata: None,
+                legacy_members: members.iter().map(|m| m.hostname.clone()).collect(),
+                members,
+            }],
         })
     }
 }

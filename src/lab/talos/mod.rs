@@ -559,8 +559,8 @@ impl TalosFleet {
 
     /// Adds a fault rule for an operation. Operation names: the gRPC methods
     /// (`machine.MachineService/Version`, `/ApplyConfiguration`, `/Bootstrap`, `/Kubeconfig`,
-    /// `/ServiceList`, `/Hostname`, `/Reboot`, `storage.StorageService/Disks`), node steps
-    /// (`node.boot`: apid never comes up; `node.services`: CRI never gets healthy, so
+    /// `/ServiceList`, `/Hostname`, `/Reboot`, `/EtcdMemberList`,
+    /// `storage.StorageService/Disks`), node steps (`node.boot`: apid never comes up; `node.services`: CRI never gets healthy, so
     /// Bootstrap stays unavailable; `node.timesync`: time never syncs this boot, so
     /// Bootstrap answers "time is not in sync yet"), and Kubernetes requests (`kube.get`, `kube.list`, `kube.create`,
     /// `kube.update`, `kube.patch`, `kube.apply`, `kube.delete`, `kube.deletecollection`,

@@ -55,6 +55,9 @@ pub(crate) struct NodeState {
     /// etcd has data on this node (bootstrapped or joined).
     pub etcd_data: bool,
     pub etcd_running: bool,
+    /// This node's etcd member ID, from its first etcd start on (etcd keeps it in its data
+    /// directory, so reboots keep it too).
+    pub etcd_member_id: Option<u64>,
     /// The kubelet runs since then.
     pub kubelet_since: Option<Instant>,
     /// TLS of the current apid.
@@ -106,6 +109,7 @@ impl Node {
                 time_synced: false,
                 etcd_data: false,
                 etcd_running: false,
+                etcd_member_id: None,
                 kubelet_since: None,
                 tls: None,
                 maintenance: true,
@@ -178,6 +182,24 @@ impl Node {
         st.etcd_running
             && st.config.as_ref().is_some_and(|c| c.endpoint == endpoint)
             && self.phase() == NodePhase::Running
+    }
+
+    /// This node as a member of the etcd cluster at `endpoint`: its member ID, name (the
+    /// hostname, etcd's `--name` in Talos' `services/etcd.go`) and address, once its etcd has
+    /// started. A member stays one while its etcd is down (halted, rebooting): etcd keeps it
+    /// until it is removed.
+    pub(crate) fn etcd_member(&self, endpoint: &str) -> Option<(u64, String, Ipv4Addr)> {
+        let st = lock(&self.st);
+        let config = st
+            .config
+            .as_ref()
+            .filter(|c| c.endpoint == endpoint && c.machine_type == MachineType::ControlPlane)?;
+        let id = st.etcd_member_id?;
+        let name = config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| st.hostname.clone());
+        Some((id, name, st.address))
     }
 
     /// The kubelet of this node, if it belongs to the cluster at `endpoint`.
@@ -360,13 +382,29 @@ impl Node {
         if config.machine_type != MachineType::ControlPlane {
             return;
         }
-        let cluster_running = fleet
-            .nodes_snapshot()
-            .iter()
-            .any(|n| !Arc::ptr_eq(n, &self) && n.etcd_serves(&config.endpoint));
-        let has_data = lock(&self.st).etcd_data;
-        if has_data || cluster_running {
+        // A control plane without etcd data waits until a member serves, then joins it:
+        // Talos's etcd service retries its join for as long as the node runs
+        // (https://github.com/siderolabs/talos/blob/main/internal/app/machined/pkg/system/services/etcd.go,
+        // `argsForControlPlane` / `addMember`). Bootstrap, meanwhile, starts etcd on its own.
+        if lock(&self.st).etcd_data {
+            // Data from before this boot: etcd comes back with it.
             self.start_etcd(fleet).await;
+            return;
+        }
+        loop {
+            if lock(&self.st).etcd_data {
+                // Bootstrap arrived meanwhile and starts etcd itself.
+                return;
+            }
+            let cluster_running = fleet
+                .nodes_snapshot()
+                .iter()
+                .any(|n| !Arc::ptr_eq(n, &self) && n.etcd_serves(&config.endpoint));
+            if cluster_running {
+                self.start_etcd(fleet).await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
 
@@ -377,6 +415,13 @@ impl Node {
             let mut st = lock(&self.st);
             st.etcd_data = true;
             st.etcd_running = true;
+            if st.etcd_member_id.is_none() {
+                let endpoint = st.config.as_ref().map(|c| c.endpoint.clone());
+                st.etcd_member_id = Some(member_id(
+                    endpoint.as_deref().unwrap_or_default(),
+                    st.address,
+                ));
+            }
         }
         fleet.record("etcd.start", self.address(), started, true);
         self.refresh_cluster(fleet);
@@ -460,6 +505,19 @@ fn stable_hex(seed: &str) -> String {
             })
     };
     format!("{:016x}{:016x}", fnv(1), fnv(2))
+}
+
+/// A member ID for the etcd member at `address` of the cluster at `endpoint`. etcd derives
+/// it from the peer URLs, the cluster token and the time of the first start
+/// (`etcd-io/etcd` `server/etcdserver/api/membership/member.go` `computeMemberID`, SHA-1
+/// truncated to 64 bits); the lab hashes the stable parts only, so the same member keeps the
+/// same ID across lab runs. Never 0, which etcd reserves for "no member".
+fn member_id(endpoint: &str, address: Ipv4Addr) -> u64 {
+    let seed = format!("etcd member {endpoint} https://{address}:2380");
+    let id = seed.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    id.max(1)
 }
 
 /// `8-4-4-4-12` grouping of 32 hex digits (`/proc/sys/kernel/random/boot_id`, SMBIOS UUID as

@@ -1979,3 +1979,224 @@ async fn real_kubectl_get_nodes() {
     );
     f.stop_all().await;
 }
+
+/// `EtcdMemberList` through the generated client, with the caller's deadline as the
+/// `grpc-timeout` header (talosctl `etcd members` asks with `query_local: true`).
+async fn etcd_members(
+    ch: &tonic::transport::Channel,
+    query_local: bool,
+    deadline: Option<Duration>,
+) -> Result<machine::EtcdMemberListResponse, tonic::Status> {
+    let mut c = machine::machine_service_client::MachineServiceClient::new(ch.clone());
+    let mut r = tonic::Request::new(machine::EtcdMemberListRequest { query_local });
+    if let Some(d) = deadline {
+        r.set_timeout(d);
+    }
+    c.etcd_member_list(r).await.map(tonic::Response::into_inner)
+}
+
+/// `EtcdMemberList` on a bare HTTP/2 stream whose only deadline is its `grpc-timeout`
+/// header, so what comes back is apid's own answer at the deadline (a tonic channel gives up
+/// locally first, with `Cancelled "Timeout expired"`). Returns `grpc-status` and the decoded
+/// `grpc-message`.
+async fn etcd_members_raw(
+    ip: Ipv4Addr,
+    tls: rustls::ClientConfig,
+    timeout: &str,
+) -> (String, String) {
+    let tcp = tokio::net::TcpStream::connect((ip, APID_PORT))
+        .await
+        .expect("connect");
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::IpAddress(IpAddr::V4(ip).into()), tcp)
+        .await
+        .expect("tls");
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2");
+    let driver = tokio::spawn(conn);
+    let msg = prost::Message::encode_to_vec(&machine::EtcdMemberListRequest { query_local: true });
+    let mut body = vec![0u8];
+    body.extend((msg.len() as u32).to_be_bytes());
+    body.extend(msg);
+    let req = http::Request::post(format!(
+        "https://{ip}:{APID_PORT}/machine.MachineService/EtcdMemberList"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("grpc-timeout", timeout)
+    .body(Full::new(Bytes::from(body)))
+    .expect("req");
+    let resp = sender.send_request(req).await.expect("resp");
+    let headers = resp.headers().clone();
+    let trailers = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .trailers()
+        .cloned()
+        .unwrap_or_default();
+    driver.abort();
+    let get = |k: &str| {
+        headers
+            .get(k)
+            .or_else(|| trailers.get(k))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (get("grpc-status"), get("grpc-message").replace("%20", " "))
+}
+
+/// v1alpha1_server.go `EtcdMemberList` (siderolabs/talos ad8823176): only control planes
+/// answer (`machinehelper.CheckControlplane`: a worker, and a maintenance-mode node whose
+/// machine type is `unknown`, get `Unimplemented "member list is only available on control
+/// plane nodes"`). Before etcd runs the etcd client waits (`grpc.WaitForReady(true)` in
+/// etcd's `client/v3/options.go`): the call fails with the caller's deadline
+/// (`DeadlineExceeded "context deadline exceeded"`), or answers once etcd starts. Members
+/// carry the etcd name (the hostname), `https://IP:2380` and `https://IP:2379`, are sorted
+/// by ID, and keep their ID as the cluster grows.
+#[tokio::test]
+async fn etcd_member_list_waits_for_etcd_then_lists_members() {
+    let f = fleet(TalosRelease::V1_13);
+    let ip = fresh_ip();
+    let (yaml, creds) = fixtures::controlplane_config("lab", &format!("https://{ip}:6443"), ip);
+    let cp = f.boot(boot(ip, &yaml)).await.expect("boot");
+    assert_eq!(cp.wait_apid(WAIT).await.expect("apid"), NodePhase::Running);
+    let ch = channel(ip, admin_tls(&creds)).await;
+
+    let asked = Instant::now();
+    let answer = etcd_members_raw(ip, admin_tls(&creds), "200m").await;
+    assert_eq!(
+        answer,
+        ("4".to_string(), "context deadline exceeded".to_string()),
+        "DeadlineExceeded"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(200),
+        "not before the deadline"
+    );
+    for query_local in [true, false] {
+        let err = etcd_members(&ch, query_local, Some(Duration::from_millis(100)))
+            .await
+            .expect_err("no etcd yet");
+        assert_eq!(err.code(), Code::Cancelled, "tonic's own timeout: {err:?}");
+    }
+    // A call without a deadline waits, and answers once Bootstrap has started etcd.
+    let waiting = tokio::spawn({
+        let ch = ch.clone();
+        async move { etcd_members(&ch, true, None).await }
+    });
+    eventually("bootstrap accepted", || async {
+        bootstrap(&ch).await.ok().map(|_| json!(null))
+    })
+    .await;
+    let first = waiting
+        .await
+        .expect("task")
+        .expect("members once etcd runs");
+    let m = &first.messages[0];
+    assert_eq!(m.members.len(), 1, "{first:?}");
+    let one = &m.members[0];
+    let hostname = format!("node-{}", ip.octets()[3]);
+    assert_eq!(
+        (
+            one.hostname.as_str(),
+            one.peer_urls.clone(),
+            one.client_urls.clone(),
+            one.is_learner
+        ),
+        (
+            hostname.as_str(),
+            vec![format!("https://{ip}:2380")],
+            vec![format!("https://{ip}:2379")],
+            false
+        )
+    );
+    assert_ne!(one.id, 0);
+    assert_eq!(m.legacy_members, vec![hostname.clone()]);
+
+    // A second control plane of the cluster joins: its etcd starts without a Bootstrap.
+    let ip2 = fresh_ip();
+    let yaml2 = yaml.replace(&format!("{ip}/8"), &format!("{ip2}/8"));
+    let cp2 = f.boot(boot(ip2, &yaml2)).await.expect("boot cp2");
+    cp2.wait_apid(WAIT).await.expect("cp2 apid");
+    let ch2 = channel(ip2, admin_tls(&creds)).await;
+    let both = eventually("second member", || async {
+        let r = etcd_members(&ch2, true, Some(Duration::from_secs(1))).await;
+        r.ok()
+            .filter(|r| r.messages[0].members.len() == 2)
+            .map(|r| {
+                json!(r.messages[0]
+                    .members
+                    .iter()
+                    .map(|m| (m.id, m.hostname.clone()))
+                    .collect::<Vec<_>>())
+            })
+    })
+    .await;
+    let both: Vec<(u64, String)> = serde_json::from_value(both).expect("pairs");
+    assert!(both[0].0 < both[1].0, "sorted by ID: {both:?}");
+    assert!(
+        both.contains(&(one.id, hostname.clone())),
+        "the first member keeps its ID: {both:?}"
+    );
+    assert!(both
+        .iter()
+        .any(|(_, h)| *h == format!("node-{}", ip2.octets()[3])));
+    // Asked through the cluster from the first node: the same list.
+    let via_cluster = etcd_members(&ch, false, Some(Duration::from_secs(1)))
+        .await
+        .expect("cluster");
+    assert_eq!(via_cluster.messages[0].members.len(), 2);
+
+    // A worker, and a node in maintenance mode (reader role, machine type unknown).
+    let wip = fresh_ip();
+    let worker = f
+        .boot(boot(wip, &fixtures::worker_config(&yaml, wip)))
+        .await
+        .expect("worker");
+    worker.wait_apid(WAIT).await.expect("worker apid");
+    let wch = channel(wip, admin_tls(&creds)).await;
+    let mip = fresh_ip();
+    let maint = f.boot(boot(mip, "")).await.expect("maintenance");
+    maint.wait_apid(WAIT).await.expect("maintenance apid");
+    let mch = channel(mip, insecure_tls()).await;
+    for (name, ch) in [("worker", &wch), ("maintenance", &mch)] {
+        let err = etcd_members(ch, true, Some(Duration::from_secs(1)))
+            .await
+            .expect_err(name);
+        assert_eq!(
+            (err.code(), err.message()),
+            (
+                Code::Unimplemented,
+                "member list is only available on control plane nodes"
+            ),
+            "{name}"
+        );
+    }
+    f.stop_all().await;
+}
+
+/// Talos ≤ 1.12 maintenance mode has no `EtcdMemberList` (`internal/app/maintenance/
+/// server.go`): grpc-go's "method EtcdMemberList not implemented".
+#[tokio::test]
+async fn etcd_member_list_is_not_served_in_v1_12_maintenance_mode() {
+    let f = fleet(TalosRelease::V1_12);
+    let ip = fresh_ip();
+    let node = f.boot(boot(ip, "")).await.expect("boot");
+    node.wait_apid(WAIT).await.expect("apid");
+    let ch = channel(ip, insecure_tls()).await;
+    let err = etcd_members(&ch, true, None)
+        .await
+        .expect_err("maintenance");
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::Unimplemented, "method EtcdMemberList not implemented")
+    );
+    f.stop_all().await;
+}

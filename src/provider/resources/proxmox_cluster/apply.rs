@@ -506,6 +506,26 @@ async fn membership(m: &Cluster, hosts: &Hosts, first: usize, progress: &mut Pro
             }
             None => {}
         }
+        // A node taken out with `pvecm delnode` while it ran keeps its corosync
+        // configuration, and `pvecm add` refuses it: separate it, and drop the directories it
+        // kept of the other nodes (pvecm.adoc, "Separate a Node Without Reinstalling").
+        if hosts
+            .run(i, &step, "test -e /etc/corosync/corosync.conf")
+            .await?
+            .success()
+        {
+            hosts.must(i, &step, super::remove::SEPARATE, None).await?;
+            for other in hosts.nodes.iter().filter(|n| n.name != hosts.nodes[i].name) {
+                hosts
+                    .must(
+                        i,
+                        &step,
+                        &format!("rm -rf /etc/pve/nodes/{}", ssh::shell_quote(&other.name)),
+                        None,
+                    )
+                    .await?;
+            }
+        }
         let pem = hosts
             .must(first, &step, "cat /etc/pve/local/pve-ssl.pem", None)
             .await?;

@@ -20,7 +20,7 @@ use crate::clients::ErrorKind;
 
 /// `pvecm.adoc`, "Separate a Node Without Reinstalling": stop the cluster stack, start the
 /// cluster filesystem in local mode, remove the corosync configuration, restart.
-const SEPARATE: &str = "systemctl stop pve-cluster corosync && pmxcfs -l && rm /etc/pve/corosync.conf && rm -r /etc/corosync/* && killall pmxcfs && systemctl start pve-cluster";
+pub(super) const SEPARATE: &str = "systemctl stop pve-cluster corosync && pmxcfs -l && rm /etc/pve/corosync.conf && rm -r /etc/corosync/* && killall pmxcfs && systemctl start pve-cluster";
 
 /// Replicas for `nodes` hosts: one per node up to three, writable with one fewer.
 pub(super) fn replicas(nodes: usize) -> (usize, usize) {
@@ -59,23 +59,19 @@ async fn shrink_pools(hosts: &Hosts, step: &str, nodes: usize) -> Step<()> {
     let pools = hosts.must(0, step, "ceph osd pool ls", None).await?;
     for pool in pools.lines().map(str::trim).filter(|p| !p.is_empty()) {
         let pool = ssh::shell_quote(pool);
-        // min_size first: Ceph refuses a min_size above the size.
-        hosts
-            .must(
-                0,
-                step,
-                &format!("ceph osd pool set {pool} min_size {min_size}"),
-                None,
-            )
-            .await?;
-        hosts
-            .must(
-                0,
-                step,
-                &format!("ceph osd pool set {pool} size {size}"),
-                None,
-            )
-            .await?;
+        // size first: setting it resets min_size (Ceph's OSDMonitor), so min_size follows.
+        for (key, n) in [("size", size), ("min_size", min_size)] {
+            let cmd = format!("ceph osd pool set {pool} {key} {n}");
+            hosts.must(0, step, &cmd, None).await?;
+        }
+    }
+    // New pools, and Ceph's own count of the OSDs it wants, follow too.
+    for (key, n) in [
+        ("osd_pool_default_size", size),
+        ("osd_pool_default_min_size", min_size),
+    ] {
+        let cmd = format!("ceph config set global {key} {n}");
+        hosts.must(0, step, &cmd, None).await?;
     }
     Ok(())
 }
@@ -86,7 +82,7 @@ async fn destroy_osds(
     admin: &Host,
     h: &Host,
     step: &str,
-    accepted: &[String],
+    drain: Option<&[String]>,
 ) -> Step<()> {
     let tree = hosts
         .must_on(admin, step, "ceph osd tree --format json", None)
@@ -100,8 +96,11 @@ async fn destroy_osds(
             .must_on(admin, step, &format!("ceph osd out {id}"), None)
             .await?;
     }
-    // Ceph moves the data off the OSDs marked out; HEALTH_OK says it has.
-    if let Some(first) = hosts.nodes.iter().position(|n| n.name == admin.name) {
+    // Ceph moves the data off the OSDs marked out; HEALTH_OK says it has. (Not when the
+    // pools are gone already: there is nothing to move.)
+    if let (Some(accepted), Some(first)) =
+        (drain, hosts.nodes.iter().position(|n| n.name == admin.name))
+    {
         wait_health(hosts, first, accepted).await?;
     }
     for id in &ids {
@@ -125,7 +124,7 @@ async fn destroy_mon_mgr(hosts: &Hosts, h: &Host, step: &str) -> Step<()> {
     let name = ssh::shell_quote(&h.name);
     for (cmd, gone) in [
         (format!("pveceph mon destroy {name}"), "no such monitor id"),
-        (format!("pveceph mgr destroy {name}"), "does not exist"),
+        (format!("pveceph mgr destroy {name}"), "not found"),
     ] {
         let out = hosts.exec_on(h, step, &cmd, None).await?;
         let err = out.stderr_text();
@@ -150,13 +149,24 @@ pub(super) async fn remove_node(
     staying: usize,
     progress: &mut Progress,
 ) -> Step<()> {
+    remove_member(m.ceph.as_ref(), hosts, h, staying, progress).await
+}
+
+/// `remove_node`, with `ceph` the settings when the node's Ceph services are still to go.
+async fn remove_member(
+    ceph: Option<&super::model::CephConfig>,
+    hosts: &Hosts,
+    h: &Host,
+    staying: usize,
+    progress: &mut Progress,
+) -> Step<()> {
     let step = format!("remove {}", h.name);
     hosts.cancelled(&step)?;
     if !is_member(hosts, &step, &h.name).await? {
         progress.mark(&step);
         return Ok(());
     }
-    if let Some(ceph) = &m.ceph {
+    if let Some(ceph) = ceph {
         let accepted = ceph.accepted_warnings.known().cloned().unwrap_or_default();
         if hosts
             .run(0, &step, "test -e /etc/pve/ceph.conf")
@@ -164,7 +174,7 @@ pub(super) async fn remove_node(
             .success()
         {
             shrink_pools(hosts, &step, staying).await?;
-            destroy_osds(hosts, &hosts.nodes[0], h, &step, &accepted).await?;
+            destroy_osds(hosts, &hosts.nodes[0], h, &step, Some(&accepted)).await?;
             destroy_mon_mgr(hosts, h, &step).await?;
         }
     }
@@ -176,6 +186,10 @@ pub(super) async fn remove_node(
         .success();
     if !standalone {
         hosts.must_on(h, &step, SEPARATE, None).await?;
+    }
+    if staying == 1 {
+        // The one node left cannot reach the old quorum alone (pvecm.adoc, `pvecm expected`).
+        hosts.must(0, &step, "pvecm expected 1", None).await?;
     }
     let out = hosts
         .run(
@@ -201,65 +215,44 @@ pub(super) async fn remove_node(
     Ok(())
 }
 
-/// Takes the whole cluster apart: every node but the first removed, then the first node's
-/// Ceph purged and the node separated. What stays is Proxmox VE on each host, standalone.
+/// Takes the whole cluster apart. The data goes first (every pool destroyed, so nothing needs
+/// draining), then each other node's OSDs, monitor and manager and the node itself, then the
+/// first node's Ceph is purged and the node separated. What stays is Proxmox VE on each host,
+/// standalone.
 pub(super) async fn dissolve(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<()> {
     let Some(first) = hosts.nodes.first() else {
         return Ok(());
     };
     let step = "dissolve";
-    if hosts
-        .run(0, step, "pvecm status")
-        .await?
-        .stdout_text()
-        .contains("Qdevice")
-    {
+    let status = hosts.run(0, step, "pvecm status").await?;
+    if status.stdout_text().contains("Qdevice") {
         hosts.must(0, step, "pvecm qdevice remove", None).await?;
     }
-    let nodes = hosts.nodes.len();
-    for i in (1..nodes).rev() {
-        // One node fewer at each removal: the replica counts follow.
-        remove_node(m, hosts, &hosts.nodes[i], i, progress).await?;
-    }
-    if m.ceph.is_some()
+    let ceph = m.ceph.is_some()
         && hosts
             .run(0, step, "test -e /etc/pve/ceph.conf")
             .await?
-            .success()
-    {
+            .success();
+    if ceph {
         let pools = hosts.must(0, step, "ceph osd pool ls", None).await?;
         for pool in pools.lines().map(str::trim).filter(|p| !p.is_empty()) {
-            hosts
-                .must(
-                    0,
-                    step,
-                    &format!(
-                        "pveceph pool destroy {} --remove_storages",
-                        ssh::shell_quote(pool)
-                    ),
-                    None,
-                )
-                .await?;
+            let cmd = format!(
+                "pveceph pool destroy {} --remove_storages",
+                ssh::shell_quote(pool)
+            );
+            hosts.must(0, step, &cmd, None).await?;
         }
-        let tree = hosts
-            .must(0, step, "ceph osd tree --format json", None)
-            .await?;
-        for id in osds_of(&tree, &first.name) {
-            hosts
-                .must(0, step, &format!("ceph osd out {id}"), None)
-                .await?;
-            hosts
-                .must(0, step, &format!("systemctl stop ceph-osd@{id}"), None)
-                .await?;
-            hosts
-                .must(
-                    0,
-                    step,
-                    &format!("pveceph osd destroy {id} --cleanup"),
-                    None,
-                )
-                .await?;
+    }
+    for i in (1..hosts.nodes.len()).rev() {
+        let h = &hosts.nodes[i];
+        if ceph {
+            destroy_osds(hosts, first, h, step, None).await?;
+            destroy_mon_mgr(hosts, h, step).await?;
         }
+        remove_member(None, hosts, h, i, progress).await?;
+    }
+    if ceph {
+        destroy_osds(hosts, first, first, step, None).await?;
         let mgr = format!("pveceph mgr destroy {}", ssh::shell_quote(&first.name));
         let _ = hosts.run(0, step, &mgr).await?;
         hosts.must(0, step, "pveceph purge", None).await?;

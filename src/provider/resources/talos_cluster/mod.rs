@@ -1,5 +1,6 @@
-//! The pure half of a future `freetier_talos_cluster` resource: everything it writes before it
-//! talks to a machine, generated in Rust and tested without Terraform or a network.
+//! `freetier_talos_cluster` (`resource.rs`, steps in `apply.rs`, model in `model.rs`), and the
+//! pure half it builds on: everything it writes before it talks to a machine, generated in
+//! Rust and tested without Terraform or a network.
 //!
 //! - [`secrets`]: the cluster's secrets bundle, as `talosctl gen secrets` makes it, and the
 //!   client credentials derived from it (talosconfig, admin kubeconfig).
@@ -11,6 +12,12 @@
 //! Must not import: the framework (these modules know nothing of Terraform), clients (no I/O
 //! here), or the lab (product code never imports it; `tests/talos_config.rs` checks this code
 //! against the lab from outside).
+
+mod apply;
+mod model;
+mod resource;
+
+pub use resource::TalosClusterResource;
 
 pub mod cidata;
 pub mod machine_config;

@@ -1,0 +1,210 @@
+//! Acceptance: Layer 3 (`terraform/talos`, unchanged) creates a Talos Kubernetes cluster in VMs
+//! on the Proxmox VE cluster Layer 2 formed on the lab, on every real Terraform core: apply,
+//! an empty plan, the kubeconfig output used by the real `kubectl`, a VM deleted behind
+//! Terraform's back shown as drift and healed, then destroy.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use freetier::lab::talos_guests::TalosLab;
+use freetier::lab::{Lab, LabConfig};
+use support::*;
+
+/// A layer's `.tf` files, as a user has them.
+fn layer(wd: &Workdir, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("terraform")
+        .join(name);
+    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "tf") {
+            let file = p.file_name().unwrap().to_string_lossy().to_string();
+            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
+        }
+    }
+}
+
+fn kubectl() -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl");
+    if local.is_file() {
+        local
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+/// Runs `cmd` on a lab host over the provider's own SSH client, its host key pinned.
+fn ssh_on(rt: &tokio::runtime::Runtime, lab: &Lab, host: &str, cmd: &str) -> (u32, String) {
+    use freetier::clients::ssh;
+    let st = lab.state();
+    let h = st.hosts.iter().find(|h| h.name == host).expect("host");
+    let target = ssh::Target {
+        host: h.address.clone(),
+        port: h.ssh_port,
+        user: "root".into(),
+        key: std::sync::Arc::new(ssh::parse_private_key(&st.ssh_private_key_openssh).unwrap()),
+        host_key: ssh::HostKeyPolicy::Pinned(ssh::parse_public_key(&h.ssh_host_key).unwrap()),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    rt.block_on(async {
+        let s = ssh::Session::connect(&target, &ssh::Options::default(), &cancel)
+            .await
+            .expect("ssh");
+        let out = s
+            .exec(cmd, None, Duration::from_secs(60), &cancel)
+            .await
+            .expect("exec");
+        (
+            out.code.unwrap_or(u32::MAX),
+            format!("{}{}", out.stdout_text(), out.stderr_text()),
+        )
+    })
+}
+
+#[test]
+fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_core() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut failures = Vec::new();
+    for core in cores() {
+        let dir = tempfile::tempdir().unwrap();
+        // The lab as `freetier lab up` runs it: VMs booted from a cidata ISO run Talos.
+        let talos_lab = rt
+            .block_on(TalosLab::start(LabConfig {
+                time_scale: 0.0,
+                state_dir: Some(dir.path().to_path_buf()),
+                ..LabConfig::always_free()
+            }))
+            .expect("lab");
+        let lab = &talos_lab.lab;
+        // Layer 2 first, as a user runs it.
+        let l2 = Workdir::new(&core, true, "");
+        layer(&l2, "proxmox");
+        l2.write(
+            "terraform.tfvars",
+            &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
+        );
+        assert_eq!(l2.init().code, 0);
+        let a2 = l2.apply();
+        if a2.code != 0 {
+            failures.push(format!("[{}] layer 2: {}", core.name, a2.text()));
+            rt.block_on(talos_lab.stop()).unwrap();
+            continue;
+        }
+        // Layer 3 reads Layer 2's state, with what the lab wrote for it.
+        let l3 = Workdir::new(&core, true, "");
+        layer(&l3, "talos");
+        let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars"))
+            .expect("the lab writes talos.tfvars");
+        l3.write(
+            "terraform.tfvars",
+            &format!(
+                "{tfvars}proxmox_state_path = {:?}\n",
+                l2.path().join("terraform.tfstate").display().to_string()
+            ),
+        );
+        assert_eq!(l3.init().code, 0);
+        // Provider logs at info, kept beside the module for a failed run's diagnosis.
+        let log = [
+            ("TF_LOG_PROVIDER".to_string(), "INFO".to_string()),
+            (
+                "TF_LOG_PATH".to_string(),
+                l3.path().join("provider.log").display().to_string(),
+            ),
+        ];
+        let apply = l3.run_with_env(
+            l3.path(),
+            &["apply", "-no-color", "-input=false", "-auto-approve"],
+            &log,
+        );
+        if apply.code != 0 {
+            failures.push(format!("[{}] layer 3 apply: {}", core.name, apply.text()));
+            rt.block_on(talos_lab.stop()).unwrap();
+            continue;
+        }
+        let plan = l3.plan();
+        if plan.code != 0 {
+            failures.push(format!(
+                "[{}] plan after apply is not empty: {}",
+                core.name,
+                plan.text()
+            ));
+        }
+        // The kubeconfig output works with the real kubectl.
+        let kc = l3.run(&["output", "-raw", "kubeconfig"]).stdout;
+        let kc_path = l3.path().join("kubeconfig");
+        std::fs::write(&kc_path, &kc).unwrap();
+        let out = Command::new(kubectl())
+            .args([
+                "--kubeconfig",
+                &kc_path.display().to_string(),
+                "get",
+                "nodes",
+            ])
+            .output()
+            .expect("kubectl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let ready = text.lines().filter(|l| l.contains(" Ready ")).count();
+        if !out.status.success() || ready != 2 {
+            failures.push(format!(
+                "[{}] kubectl get nodes: {text}{}",
+                core.name,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        // Drift: cp-2's VM is destroyed behind Terraform's back; the plan shows it and the
+        // apply makes it again.
+        let nodes: serde_json::Value =
+            serde_json::from_str(&l3.run(&["output", "-json", "nodes"]).stdout).unwrap_or_default();
+        let victim = nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["name"] == "cp-2")
+            .cloned()
+            .unwrap_or_default();
+        let host = victim["host"].as_str().unwrap_or("ampere-2").to_string();
+        let vmid = victim["vmid"].as_u64().unwrap_or(0);
+        let (code, said) = ssh_on(
+            &rt,
+            lab,
+            &host,
+            &format!(
+                "pvesh create /nodes/{host}/qemu/{vmid}/status/stop && pvesh delete /nodes/{host}/qemu/{vmid}"
+            ),
+        );
+        if code != 0 {
+            failures.push(format!("[{}] destroying VM {vmid}: {said}", core.name));
+        }
+        let drift = l3.plan();
+        if drift.code != 2 {
+            failures.push(format!(
+                "[{}] a destroyed VM is no drift: {}",
+                core.name,
+                drift.text()
+            ));
+        }
+        let heal = l3.apply();
+        let after = l3.plan();
+        if heal.code != 0 || after.code != 0 {
+            failures.push(format!(
+                "[{}] the VM was not made again: {}\n{}",
+                core.name,
+                heal.text(),
+                after.text()
+            ));
+        }
+        let destroy = l3.destroy();
+        if destroy.code != 0 {
+            failures.push(format!("[{}] destroy: {}", core.name, destroy.text()));
+        }
+        let (_, list) = ssh_on(&rt, lab, "ampere-1", "qm list");
+        if list.contains("freetier-cp-") {
+            failures.push(format!("[{}] VMs left after destroy: {list}", core.name));
+        }
+        rt.block_on(talos_lab.stop()).unwrap();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
