@@ -1,13 +1,17 @@
 //! Acceptance: Layer 3 (`terraform/talos`, unchanged) creates a Talos Kubernetes cluster in VMs
 //! on the Proxmox VE cluster Layer 2 formed on the lab, on every real Terraform core: apply,
 //! an empty plan, the kubeconfig output used by the real `kubectl`, a VM deleted behind
-//! Terraform's back shown as drift and healed, then destroy.
+//! Terraform's back shown as drift and healed, then destroy; and the SOPS path: a secret
+//! encrypted with the real `sops` to the layer's age recipient decrypts with the key the
+//! cluster's `sops-age` Secret holds.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use base64::Engine as _;
 
 use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::{Lab, LabConfig};
@@ -33,6 +37,15 @@ fn kubectl() -> PathBuf {
         local
     } else {
         PathBuf::from("kubectl")
+    }
+}
+
+fn sops() -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/sops");
+    if local.is_file() {
+        local
+    } else {
+        PathBuf::from("sops")
     }
 }
 
@@ -101,7 +114,7 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         l3.write(
             "terraform.tfvars",
             &format!(
-                "{tfvars}proxmox_state_path = {:?}\n",
+                "{tfvars}proxmox_state_path = {:?}\ngitops_url = \"https://git.example.invalid/platform.git\"\n",
                 l2.path().join("terraform.tfstate").display().to_string()
             ),
         );
@@ -152,6 +165,67 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
                 "[{}] kubectl get nodes: {text}{}",
                 core.name,
                 String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        // SOPS: a secret encrypted with the real sops to the layer's age recipient decrypts
+        // with the key the cluster got, and the cluster's sops-age Secret is exactly that key.
+        let key = l3
+            .resource_values("freetier_age_key.sops")
+            .and_then(|v| v["private_key"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let recipient = l3.run(&["output", "-raw", "sops_age_public_key"]).stdout;
+        let out = Command::new(kubectl())
+            .args([
+                "--kubeconfig",
+                &kc_path.display().to_string(),
+                "get",
+                "secret",
+                "sops-age",
+                "-n",
+                "flux-system",
+                "-o",
+                "jsonpath={.data.age\\.agekey}",
+            ])
+            .output()
+            .expect("kubectl");
+        let in_cluster = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(String::from_utf8_lossy(&out.stdout).trim())
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        if key.is_empty() || in_cluster.trim() != key {
+            failures.push(format!(
+                "[{}] the sops-age Secret does not hold the layer's age key ({} bytes): {}",
+                core.name,
+                in_cluster.len(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let plain = l3.path().join("secret.yaml");
+        std::fs::write(&plain, "password: hunter2\n").unwrap();
+        let enc = Command::new(sops())
+            .args(["--encrypt", "--age", recipient.trim()])
+            .arg(&plain)
+            .output()
+            .expect("sops");
+        let enc_path = l3.path().join("secret.enc.yaml");
+        std::fs::write(&enc_path, &enc.stdout).unwrap();
+        let dec = Command::new(sops())
+            .env("SOPS_AGE_KEY", &key)
+            .args(["--decrypt"])
+            .arg(&enc_path)
+            .output()
+            .expect("sops");
+        if !enc.status.success()
+            || String::from_utf8_lossy(&enc.stdout).contains("hunter2")
+            || !String::from_utf8_lossy(&dec.stdout).contains("password: hunter2")
+        {
+            failures.push(format!(
+                "[{}] sops round trip: {}{}",
+                core.name,
+                String::from_utf8_lossy(&enc.stderr),
+                String::from_utf8_lossy(&dec.stderr)
             ));
         }
         // Drift: cp-2's VM is destroyed behind Terraform's back; the plan shows it and the
