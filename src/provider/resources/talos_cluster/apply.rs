@@ -1,8 +1,8 @@
 //! Creating the cluster: VMs on Proxmox VE (or Talos hosts given by address), then one health
 //! gate. Each step first asks whether it is done, so an apply that failed, or a provider that
-//! was killed, resumes: a VM is found by its name before one is created, an image or a
-//! `cidata` ISO already on the storage is not fetched again, and Bootstrap runs only when no
-//! node has etcd members yet (AlreadyExists counts as done).
+//! was killed, resumes: a VM is found by its name before one is created, an image already on
+//! the storage is not fetched again, a VM's `cidata` ISO is written again until the VM runs,
+//! and Bootstrap runs only when no node has etcd members yet (AlreadyExists counts as done).
 //!
 //! The order follows Talos's own guides (https://www.talos.dev/v1.11/talos-guides/install/virtualized-platforms/proxmox/
 //! and the `talosctl cluster create` flow): configs are generated, each node boots with its
@@ -432,7 +432,16 @@ async fn place_on_proxmox(
         let name = vm_name(&m.name, &n.name);
         let iso = cidata_file(m, &n.name);
         let iso_volid = format!("{iso_store}:iso/{iso}");
-        if !has_volume(&pve, &host, &iso_store, "iso", &iso_volid, &call).await? {
+        let existing = pve
+            .qemu_list(&host, &call)
+            .await
+            .map_err(|e| pve_err(&step, e))?
+            .into_iter()
+            .find(|v| v.name.as_deref() == Some(name.as_str()));
+        // A VM that is not running starts from this run's ISO, never from one already on the
+        // storage: a create whose state was lost (a killed provider) left one made from
+        // secrets nobody kept. An upload replaces the file.
+        if existing.as_ref().is_none_or(|v| v.status != "running") {
             let data = cidata_iso(&nocloud(m, n, config)?)
                 .map_err(|e| StepError::new(&step, ErrorKind::Fatal, e.to_string()))?;
             let upid = pve
@@ -451,12 +460,6 @@ async fn place_on_proxmox(
                 .map_err(|e| pve_err(&step, e))?;
             task(&pve, &step, &host, upid, &long).await?;
         }
-        let existing = pve
-            .qemu_list(&host, &call)
-            .await
-            .map_err(|e| pve_err(&step, e))?
-            .into_iter()
-            .find(|v| v.name.as_deref() == Some(name.as_str()));
         let (vmid, running) = match existing {
             Some(v) => (v.vmid, v.status == "running"),
             None => {

@@ -641,6 +641,19 @@ impl ModifyPlan for TalosClusterResource {
                 }
             }
         }
+        // An imported cluster's state holds only its name and secrets: what it never recorded
+        // has not changed, so the configuration's versions and networks adopt it in place.
+        resp.requires_replace.retain(|p| {
+            ![
+                "placement",
+                "talos_version",
+                "kubernetes_version",
+                "pod_cidr",
+                "service_cidr",
+            ]
+            .iter()
+            .any(|a| *p == AttributePath::root(*a) && req.prior.attr(a).is_null())
+        });
         // A node list that changed, or a VM gone behind Terraform's back, is an update.
         if let Ok(prior) = read_model::<Cluster>(req.prior) {
             let have: BTreeSet<String> = prior
