@@ -316,7 +316,7 @@ fn a_provider_killed_mid_create_leaves_vms_the_next_apply_finds_by_name() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let s = stack(&rt, &newest_core());
     // The first VM's start is held: that VM and its ISO exist, and Terraform never hears of
-    // them. The next apply makes new secrets, finds the VM by name and boots it with them.
+    // them. The next apply finds the VM by name and boots it with the state's secrets.
     s.lab()
         .add_fault(FaultRule::hang_nth(VM_START, 1))
         .expect("fault");
@@ -333,6 +333,52 @@ fn a_provider_killed_mid_create_leaves_vms_the_next_apply_finds_by_name() {
     s.lab().clear_faults();
     let again = s.l3.apply();
     report("provider SIGKILLed mid-create", &first, &again, s.lab());
+    assert_converged_with_one_vm_each(&rt, &s, &again);
+    rt.block_on(s.talos.stop()).unwrap();
+}
+
+#[test]
+fn a_provider_killed_after_the_vms_booted_resumes_with_the_secrets_the_state_kept() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = stack(&rt, &newest_core());
+    // Bootstrap hangs: both VMs run Talos with this cluster's secrets when the provider dies.
+    // The secrets came from freetier_talos_secrets, saved before any machine booted, so the
+    // next apply talks to the same machines with the same certificates.
+    s.talos
+        .guests
+        .fleet()
+        .set_fault(BOOTSTRAP, Fault::hang().on_call(1));
+    let first = std::thread::scope(|sc| {
+        let apply = sc.spawn(|| s.l3.apply());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let started = || {
+            s.lab()
+                .trace()
+                .iter()
+                .filter(|t| t.op == VM_START && t.ok)
+                .count()
+        };
+        while started() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The health gate is now waiting on the held Bootstrap.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            signal_provider(&s.l3, "-KILL") >= 1,
+            "a provider process was running"
+        );
+        apply.join().unwrap()
+    });
+    assert_ne!(first.code, 0, "the killed apply fails");
+    s.talos.guests.fleet().clear_faults();
+    let again = s.l3.apply();
+    report(
+        "provider SIGKILLed in the health gate",
+        &first,
+        &again,
+        s.lab(),
+    );
     assert_converged_with_one_vm_each(&rt, &s, &again);
     rt.block_on(s.talos.stop()).unwrap();
 }

@@ -53,6 +53,7 @@ impl Provider for FreetierProvider {
             Arc::new(resources::proxmox_cluster::ProxmoxCluster),
             Arc::new(resources::ssh_host_key::SshHostKey),
             Arc::new(resources::talos_cluster::TalosClusterResource),
+            Arc::new(resources::talos_secrets::TalosSecretsResource),
         ]
     }
 

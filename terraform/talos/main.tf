@@ -25,10 +25,14 @@ locals {
 # The SOPS key Flux decrypts with: put its public half in .sops.yaml.
 resource "freetier_age_key" "sops" {}
 
+# The cluster's CAs, keys and tokens: in state before any machine boots with them.
+resource "freetier_talos_secrets" "this" {}
+
 resource "freetier_talos_cluster" "this" {
   name          = var.cluster_name
   cpu_emulation = var.cpu_emulation
 
+  machine_secrets      = freetier_talos_secrets.this.machine_secrets
   proxmox_token_secret = sensitive(local.pve.api_token_secret)
   sops_age_key         = freetier_age_key.sops.private_key
 

@@ -4,3 +4,4 @@ pub mod age_key;
 pub mod proxmox_cluster;
 pub mod ssh_host_key;
 pub mod talos_cluster;
+pub mod talos_secrets;

@@ -90,9 +90,17 @@ fn partial_state(mut m: Cluster, secrets: &str, progress: &Progress) -> Value {
     m.to_value()
 }
 
-/// The secrets of `prior` (a resumed or updated cluster), or new ones.
-fn secrets_for(prior: Option<&Cluster>) -> Result<(MachineSecrets, String), String> {
-    if let Some(text) = prior.and_then(|p| p.machine_secrets.known()) {
+/// The secrets the plan names (from `freetier_talos_secrets`, or the state's), else those of
+/// `prior`, else new ones.
+fn secrets_for(
+    planned: &Cluster,
+    prior: Option<&Cluster>,
+) -> Result<(MachineSecrets, String), String> {
+    let known = planned
+        .machine_secrets
+        .known()
+        .or_else(|| prior.and_then(|p| p.machine_secrets.known()));
+    if let Some(text) = known {
         let s = MachineSecrets::from_yaml(text).map_err(|e| e.to_string())?;
         return Ok((s, text.clone()));
     }
@@ -113,7 +121,7 @@ async fn run_create(
         Err(e) => return model_error(&mut resp.diagnostics, e),
     };
     let prior: Option<Cluster> = prior.and_then(|p| read_model(p).ok());
-    let (secrets, text) = match secrets_for(prior.as_ref()) {
+    let (secrets, text) = match secrets_for(&m, prior.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             return resp.diagnostics.error_at(
@@ -287,7 +295,15 @@ impl Resource for TalosClusterResource {
             .attribute(Attribute::string("endpoint").computed().use_state_for_unknown().description("The Kubernetes API's address (the first node)."))
             .attribute(Attribute::string("kubeconfig").computed().sensitive().description("An admin kubeconfig, fetched once the API serves."))
             .attribute(Attribute::string("talosconfig").computed().sensitive().use_state_for_unknown().description("A talosconfig with an `os:admin` certificate."))
-            .attribute(Attribute::string("machine_secrets").computed().sensitive().use_state_for_unknown().description("The cluster's secrets bundle, in `talosctl gen secrets` format."))
+            .attribute(
+                Attribute::string("machine_secrets")
+                    .optional()
+                    .computed()
+                    .sensitive()
+                    .use_state_for_unknown()
+                    .requires_replace()
+                    .description("The cluster's secrets bundle, in `talosctl gen secrets` format. Give `freetier_talos_secrets.NAME.machine_secrets`, so the state holds the bundle before any machine boots with it; left out, the cluster makes its own (a create killed part way then leaves machines whose secrets are lost)."),
+            )
             .attribute(Attribute::typed("nodes", Type::list(node_status_type())).computed().description("Each node: name, address, host, vmid (0 for `instances`), ready."))
             .nested_bounded("node", Nesting::List, node, 1, 0)
             .nested("network", Nesting::Single, network)
