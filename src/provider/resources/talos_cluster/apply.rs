@@ -400,27 +400,31 @@ async fn place_on_proxmox(
         .collect();
     hosts.sort();
     hosts.dedup();
-    for host in &hosts {
-        let step = format!("image on {host}");
-        if !has_volume(&pve, host, &image_store, "import", &image_volid, &call).await? {
-            let upid = pve
-                .storage_download_url(
-                    host,
-                    &image_store,
-                    &DownloadUrl {
-                        url: p.image_url.clone(),
-                        content: "import".into(),
-                        filename: image.clone(),
-                        checksum: None,
-                        compression: None,
-                        verify_certificates: None,
-                    },
-                    &call,
-                )
-                .await
-                .map_err(|e| pve_err(&step, e))?;
-            task(&pve, &step, host, upid, &long).await?;
+    // Every host downloads at once: each fetches its own copy.
+    let downloads = hosts.iter().map(|host| {
+        let (pve, call, long) = (&pve, &call, &long);
+        let (image_store, image_volid, image) = (&image_store, &image_volid, &image);
+        async move {
+            let step = format!("image on {host}");
+            if !has_volume(pve, host, image_store, "import", image_volid, call).await? {
+                let download = DownloadUrl {
+                    url: p.image_url.clone(),
+                    content: "import".into(),
+                    filename: image.clone(),
+                    checksum: None,
+                    compression: None,
+                    verify_certificates: None,
+                };
+                let upid = pve
+                    .storage_download_url(host, image_store, &download, call)
+                    .await
+                    .map_err(|e| pve_err(&step, e))?;
+                task(pve, &step, host, upid, long).await?;
+            }
+            Ok::<_, StepError>(step)
         }
+    });
+    for step in futures_util::future::try_join_all(downloads).await? {
         progress.mark(&step);
     }
 
