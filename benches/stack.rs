@@ -1,4 +1,4 @@
-//! Layer 2's apply time and the provider's peak memory (issue: the Proxmox cluster resource).
+//! Layers 2 and 3: apply time against the critical path, and the provider's peak memory.
 //!
 //! `terraform apply` of `terraform/proxmox`, unchanged, against a lab running at a compressed
 //! time scale, with the provider started by this bench in debug mode (Terraform reattaches to
@@ -10,6 +10,12 @@
 //!   (joins one at a time, monitors one at a time, everything else as soon as what it needs is
 //!   there);
 //! - the original design's strictly sequential order (each step after the one before).
+//!
+//! Then Layer 3 (`terraform/talos`, unchanged) on top, timed the same way, against a bound and
+//! a sequential order computed from the lab's table and the Talos emulation's table: per
+//! host, image download, ISO upload, VM create, resize, start and a TCG boot (A1 hosts have
+//! no KVM) run in parallel across hosts; then Bootstrap, etcd, the API server, the manifests
+//! and the CNI on the first node.
 //!
 //! Prints numbers; asserts nothing about speed. Environment: `FREETIER_BENCH_SCALE` (default
 //! 0.1), `FREETIER_BENCH_HOSTS` (default 2, the Always Free layout), `FREETIER_TF_CORES` (the
@@ -24,7 +30,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use freetier::lab::{Lab, LabConfig, LatencyTable, Tier};
+use freetier::lab::talos::timing_rows;
+use freetier::lab::talos_guests::TalosLab;
+use freetier::lab::{LabConfig, LatencyTable, Tier};
 
 /// One step of forming the cluster: its latency-table operations and what it waits for.
 struct Step {
@@ -143,6 +151,39 @@ fn sequential(table: &LatencyTable, steps: &[Step]) -> f64 {
     steps.iter().map(|st| cost(table, st)).sum()
 }
 
+/// Layer 3's bound and sequential order for `n` hosts with one VM each, in seconds.
+fn layer3(table: &LatencyTable, n: usize) -> (f64, f64) {
+    let talos: BTreeMap<String, (f64, bool)> = timing_rows()
+        .into_iter()
+        .map(|(k, s, b)| (k, (s, b)))
+        .collect();
+    // A1 hosts have no KVM: boot-like steps run under TCG (the lab's factor).
+    let tcg = freetier::lab::latency::TCG_FACTOR;
+    let t = |k: &str| {
+        talos
+            .get(k)
+            .map(|(s, boot_like)| if *boot_like { s * tcg } else { *s })
+            .unwrap_or(0.0)
+    };
+    let per_vm = table.seconds("storage.download")
+        + table.seconds("storage.upload")
+        + table.seconds("qm.create")
+        + 1.0 // qm.resize
+        + table.seconds("qm.start")
+        + table.seconds("guest.boot") * tcg
+        + t("Boot")
+        + t("ServicesStart");
+    let gate = t("BootstrapRpc")
+        + t("EtcdStart")
+        + t("ApiServerStart")
+        + t("KubeletRegister").max(t("ManifestsApply"))
+        + t("CniReady");
+    (
+        per_vm + gate,
+        per_vm * n as f64 + gate + t("EtcdStart") * (n as f64 - 1.0),
+    )
+}
+
 fn peak_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -172,8 +213,8 @@ fn main() {
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let lab = rt
-        .block_on(Lab::start(LabConfig {
+    let talos_lab = rt
+        .block_on(TalosLab::start(LabConfig {
             hosts,
             tier: if hosts > 2 {
                 Tier::PayAsYouGo
@@ -185,6 +226,7 @@ fn main() {
             ..LabConfig::default()
         }))
         .expect("lab");
+    let lab = &talos_lab.lab;
     let tfvars = std::fs::read_to_string(dir.path().join("proxmox.tfvars")).expect("tfvars");
 
     // The provider, in debug mode: Terraform reattaches to this process.
@@ -229,11 +271,45 @@ fn main() {
     );
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(apply.code, 0, "{}", apply.text());
+    // Layer 2's part of the trace, before Layer 3 adds to it.
+    let trace = lab.trace();
+
+    // Layer 3 on top, through the same provider process.
+    let l3 = support::Workdir::new(&core, false, "");
+    let talos_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/talos");
+    for e in std::fs::read_dir(&talos_dir)
+        .expect("terraform/talos")
+        .flatten()
+    {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "tf") {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            l3.write(&name, &std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    let talos_vars =
+        std::fs::read_to_string(dir.path().join("talos.tfvars")).expect("talos.tfvars");
+    l3.write(
+        "terraform.tfvars",
+        &format!(
+            "{talos_vars}proxmox_state_path = {:?}\n",
+            wd.path().join("terraform.tfstate").display().to_string()
+        ),
+    );
+    assert_eq!(l3.init().code, 0);
+    let started3 = Instant::now();
+    let apply3 = l3.run_with_env(
+        l3.path(),
+        &["apply", "-no-color", "-input=false", "-auto-approve"],
+        &env,
+    );
+    let wall3 = started3.elapsed().as_secs_f64();
+    assert_eq!(apply3.code, 0, "{}", apply3.text());
     let peak = peak_rss_kb(pid);
     let _ = provider.kill();
     let _ = provider.wait();
+    let (bound3, seq3) = layer3(&table, hosts as usize);
 
-    let trace = lab.trace();
     let run = &trace[before.min(trace.len())..];
     let first = run.iter().map(|e| e.start_ms).fold(f64::MAX, f64::min);
     let last = run.iter().map(|e| e.end_ms).fold(0.0, f64::max);
@@ -244,7 +320,7 @@ fn main() {
         slot.0 += 1;
         slot.1 += (e.end_ms - e.start_ms) / 1000.0;
     }
-    rt.block_on(lab.stop()).expect("lab stop");
+    rt.block_on(talos_lab.stop()).expect("lab stop");
 
     println!(
         "layer 2 apply ({} on {hosts} lab hosts, time scale {scale})",
@@ -265,6 +341,27 @@ fn main() {
     println!(
         "  at real speed (scale 1): bound {bound:.0} s, sequential {seq:.0} s, this apply ≈ {:.0} s",
         span / scale
+    );
+    println!("layer 3 apply (Talos in one TCG VM per host, same lab)");
+    println!("  whole terraform apply:         {wall3:>7.2} s");
+    println!(
+        "  critical-path lower bound:     {:>7.2} s  (ratio {:.3})",
+        bound3 * scale,
+        wall3 / (bound3 * scale)
+    );
+    println!(
+        "  original sequential order:     {:>7.2} s  (ratio {:.3})",
+        seq3 * scale,
+        wall3 / (seq3 * scale)
+    );
+    let both = span + wall3;
+    println!(
+        "layers 2 and 3: {both:.2} s against bound {:.2} s (ratio {:.3}) and sequential {:.2} s; at real speed bound {:.0} s, sequential {:.0} s",
+        (bound + bound3) * scale,
+        both / ((bound + bound3) * scale),
+        (seq + seq3) * scale,
+        bound + bound3,
+        seq + seq3
     );
     match peak {
         Some(kb) => println!(

@@ -44,7 +44,7 @@ use tokio_util::task::TaskTracker;
 
 pub use fault::{Fault, FaultKind, FaultWhen};
 pub use node::NodePhase;
-pub use timing::{TalosTiming, TraceEntry, TCG_SLOWDOWN};
+pub use timing::{rows as timing_rows, TalosTiming, TraceEntry, TCG_SLOWDOWN};
 
 use config::MachineConfig;
 use kube::Cluster;

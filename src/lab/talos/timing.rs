@@ -171,6 +171,15 @@ pub(crate) const LATENCY: &[Latency] = &[
     },
 ];
 
+/// The table as `(step, seconds at time scale 1 with KVM, boot-like)`, for benchmarks that
+/// compute a lower bound from the same figures the lab waits for.
+pub fn rows() -> Vec<(String, f64, bool)> {
+    LATENCY
+        .iter()
+        .map(|l| (format!("{:?}", l.step), l.seconds, l.boot_like))
+        .collect()
+}
+
 impl TalosTiming {
     /// The scaled duration of `step`.
     pub(crate) fn duration(&self, step: Step) -> Duration {
