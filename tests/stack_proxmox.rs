@@ -299,34 +299,6 @@ fn layer2_takes_a_node_out_then_dissolves_the_cluster_on_every_core() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Runs `cmd` on a lab host over the provider's own SSH client, its host key pinned.
-fn ssh_on(
-    rt: &tokio::runtime::Runtime,
-    lab: &Lab,
-    host: &str,
-    cmd: &str,
-) -> freetier::clients::ssh::Output {
-    use freetier::clients::ssh;
-    let st = lab.state();
-    let h = st.hosts.iter().find(|h| h.name == host).expect("host");
-    let target = ssh::Target {
-        host: h.address.clone(),
-        port: h.ssh_port,
-        user: "root".into(),
-        key: std::sync::Arc::new(ssh::parse_private_key(&st.ssh_private_key_openssh).unwrap()),
-        host_key: ssh::HostKeyPolicy::Pinned(ssh::parse_public_key(&h.ssh_host_key).unwrap()),
-    };
-    let cancel = tokio_util::sync::CancellationToken::new();
-    rt.block_on(async {
-        let s = ssh::Session::connect(&target, &ssh::Options::default(), &cancel)
-            .await
-            .expect("ssh");
-        s.exec(cmd, None, Duration::from_secs(60), &cancel)
-            .await
-            .expect("exec")
-    })
-}
-
 /// How many times the lab saw `op` succeed.
 fn succeeded(lab: &Lab, op: &str) -> usize {
     lab.trace().iter().filter(|t| t.op == op && t.ok).count()

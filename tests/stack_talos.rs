@@ -9,12 +9,11 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use base64::Engine as _;
 
 use freetier::lab::talos_guests::TalosLab;
-use freetier::lab::{Lab, LabConfig};
+use freetier::lab::LabConfig;
 use support::*;
 
 /// A layer's `.tf` files, as a user has them.
@@ -47,34 +46,6 @@ fn sops() -> PathBuf {
     } else {
         PathBuf::from("sops")
     }
-}
-
-/// Runs `cmd` on a lab host over the provider's own SSH client, its host key pinned.
-fn ssh_on(rt: &tokio::runtime::Runtime, lab: &Lab, host: &str, cmd: &str) -> (u32, String) {
-    use freetier::clients::ssh;
-    let st = lab.state();
-    let h = st.hosts.iter().find(|h| h.name == host).expect("host");
-    let target = ssh::Target {
-        host: h.address.clone(),
-        port: h.ssh_port,
-        user: "root".into(),
-        key: std::sync::Arc::new(ssh::parse_private_key(&st.ssh_private_key_openssh).unwrap()),
-        host_key: ssh::HostKeyPolicy::Pinned(ssh::parse_public_key(&h.ssh_host_key).unwrap()),
-    };
-    let cancel = tokio_util::sync::CancellationToken::new();
-    rt.block_on(async {
-        let s = ssh::Session::connect(&target, &ssh::Options::default(), &cancel)
-            .await
-            .expect("ssh");
-        let out = s
-            .exec(cmd, None, Duration::from_secs(60), &cancel)
-            .await
-            .expect("exec");
-        (
-            out.code.unwrap_or(u32::MAX),
-            format!("{}{}", out.stdout_text(), out.stderr_text()),
-        )
-    })
 }
 
 #[test]
@@ -241,7 +212,7 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
             .unwrap_or_default();
         let host = victim["host"].as_str().unwrap_or("ampere-2").to_string();
         let vmid = victim["vmid"].as_u64().unwrap_or(0);
-        let (code, said) = ssh_on(
+        let out = ssh_on(
             &rt,
             lab,
             &host,
@@ -249,8 +220,8 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
                 "pvesh create /nodes/{host}/qemu/{vmid}/status/stop && pvesh delete /nodes/{host}/qemu/{vmid}"
             ),
         );
-        if code != 0 {
-            failures.push(format!("[{}] destroying VM {vmid}: {said}", core.name));
+        if out.code != Some(0) {
+            failures.push(format!("[{}] destroying VM {vmid}: {out:?}", core.name));
         }
         let drift = l3.plan();
         if drift.code != 2 {
@@ -274,7 +245,9 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         if destroy.code != 0 {
             failures.push(format!("[{}] destroy: {}", core.name, destroy.text()));
         }
-        let (_, list) = ssh_on(&rt, lab, "ampere-1", "qm list");
+        let list = ssh_on(&rt, lab, "ampere-1", "qm list")
+            .stdout_text()
+            .to_string();
         if list.contains("freetier-cp-") {
             failures.push(format!("[{}] VMs left after destroy: {list}", core.name));
         }

@@ -105,31 +105,6 @@ fn stack(rt: &tokio::runtime::Runtime, core: &Core) -> Stack {
     }
 }
 
-/// Runs `cmd` on a lab host over the provider's own SSH client, its host key pinned.
-fn ssh_on(rt: &tokio::runtime::Runtime, lab: &Lab, host: &str, cmd: &str) -> String {
-    use freetier::clients::ssh;
-    let st = lab.state();
-    let h = st.hosts.iter().find(|h| h.name == host).expect("host");
-    let target = ssh::Target {
-        host: h.address.clone(),
-        port: h.ssh_port,
-        user: "root".into(),
-        key: std::sync::Arc::new(ssh::parse_private_key(&st.ssh_private_key_openssh).unwrap()),
-        host_key: ssh::HostKeyPolicy::Pinned(ssh::parse_public_key(&h.ssh_host_key).unwrap()),
-    };
-    let cancel = tokio_util::sync::CancellationToken::new();
-    rt.block_on(async {
-        let s = ssh::Session::connect(&target, &ssh::Options::default(), &cancel)
-            .await
-            .expect("ssh");
-        let out = s
-            .exec(cmd, None, Duration::from_secs(60), &cancel)
-            .await
-            .expect("exec");
-        format!("{}{}", out.stdout_text(), out.stderr_text())
-    })
-}
-
 /// The lab's Proxmox VE hosts (the bastion runs none).
 fn proxmox_hosts(lab: &Lab) -> Vec<String> {
     lab.state()
@@ -144,7 +119,7 @@ fn proxmox_hosts(lab: &Lab) -> Vec<String> {
 fn cluster_vms(rt: &tokio::runtime::Runtime, lab: &Lab) -> Vec<(String, u64, String)> {
     let mut vms = Vec::new();
     for host in proxmox_hosts(lab) {
-        for line in ssh_on(rt, lab, &host, "qm list").lines() {
+        for line in ssh_on(rt, lab, &host, "qm list").stdout_text().lines() {
             let mut cols = line.split_whitespace();
             let (Some(id), Some(name)) = (cols.next(), cols.next()) else {
                 continue;
