@@ -557,7 +557,8 @@ fn site_of_block(r: &Reader, v: &View) -> Site {
 
 // Terraform's own checks of a block against the schema, in Terraform's words: unsupported
 // arguments, unsupported blocks, missing required arguments. (A computed attribute set in
-// configuration is accepted by Terraform for a data source, so it is accepted here too.)
+// configuration passes Terraform's checks; the provider's validation then refuses it, which
+// is not mirrored here yet.)
 fn schema_errors(
     u: &mut Unit,
     view: &View,

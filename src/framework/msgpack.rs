@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rmp::Marker;
 
 use super::codec::CodecError;
-use super::number::Number;
+use super::number::{Number, NumberError};
 use super::path::{AttributePath, PathStep};
 use super::types::Type;
 use super::value::Value;
@@ -148,11 +148,14 @@ impl<'a> Reader<'a> {
             (Item::Float(f), Type::Number) => Number::from_f64_exact(f)
                 .map(Value::Number)
                 .ok_or_else(|| CodecError::new(path, "NaN is not a number")),
-            (Item::Str(s), Type::Number) => std::str::from_utf8(s)
-                .ok()
-                .and_then(|s| s.parse::<Number>().ok())
-                .map(Value::Number)
-                .ok_or_else(|| CodecError::new(path, "string is not a decimal number")),
+            (Item::Str(s), Type::Number) => match std::str::from_utf8(s).map(str::parse) {
+                Ok(Ok(n)) => Ok(Value::Number(n)),
+                // Out of range: say so, rather than "not a number".
+                Ok(Err(e @ NumberError::OutOfRange(_))) => {
+                    Err(CodecError::new(path, e.to_string()))
+                }
+                _ => Err(CodecError::new(path, "string is not a decimal number")),
+            },
             (Item::Bool(b), Type::Bool) => Ok(Value::Bool(b)),
             (Item::Array(n), Type::List(e) | Type::Set(e)) => {
                 let mut items = Vec::with_capacity(n.min(4096));

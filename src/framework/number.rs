@@ -19,10 +19,25 @@ pub enum Number {
     NegInf,
 }
 
-/// Text that is not a number.
+/// Text that is not a number, or one too large or too small to work with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0:?} is not a number")]
-pub struct NumberError(pub String);
+pub enum NumberError {
+    /// The text does not spell a number.
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    /// The decimal exponent is beyond [`MAX_EXPONENT`] (the text, shortened).
+    #[error("{0} is out of range: numbers are read up to 1e{MAX_EXPONENT} and down to 1e-{MAX_EXPONENT}")]
+    OutOfRange(String),
+}
+
+/// The largest decimal exponent, either way, of a number read from text. Working with
+/// 1e2000000000 exactly (printing it, asking whether it is whole) means building a number of
+/// two billion digits: the provider would hang on one value. Terraform's numbers keep 512
+/// bits of precision, about 155 digits, so real values are nowhere near this.
+pub const MAX_EXPONENT: i64 = 10_000;
+
+/// The longest number text read: every number within [`MAX_EXPONENT`], written out in full.
+const MAX_TEXT: usize = 2 * MAX_EXPONENT as usize + 64;
 
 impl Number {
     /// From a whole number.
@@ -112,9 +127,22 @@ impl FromStr for Number {
         match s.trim() {
             "+Inf" | "Inf" | "inf" | "+inf" => Ok(Number::PosInf),
             "-Inf" | "-inf" => Ok(Number::NegInf),
-            t => BigDecimal::from_str(t)
-                .map(Number::Finite)
-                .map_err(|_| NumberError(s.to_string())),
+            t => {
+                let shown = || match t.char_indices().nth(24) {
+                    Some((cut, _)) => format!("{}…", &t[..cut]),
+                    None => t.to_string(),
+                };
+                if t.len() > MAX_TEXT {
+                    return Err(NumberError::OutOfRange(shown()));
+                }
+                let d = BigDecimal::from_str(t).map_err(|_| NumberError::NotANumber(s.into()))?;
+                // value = digits × 10^-scale; the digits are bounded by MAX_TEXT already.
+                let (_, scale) = d.as_bigint_and_exponent();
+                if scale.unsigned_abs() > MAX_EXPONENT.unsigned_abs() {
+                    return Err(NumberError::OutOfRange(shown()));
+                }
+                Ok(Number::Finite(d))
+            }
         }
     }
 }
@@ -187,6 +215,46 @@ mod tests {
             "floats read off the wire go back as the same float"
         );
         assert_eq!(precise.to_string(), "0.1000000000000000000000000001");
+    }
+
+    #[test]
+    fn a_number_with_a_huge_exponent_is_refused_at_once_instead_of_hanging_the_provider() {
+        let (nines, too_many_nines) = ("9".repeat(10_000), "9".repeat(30_000));
+        let cases = [
+            ("the largest exponent", "1e10000", true),
+            ("the smallest exponent", "1e-10000", true),
+            ("written out in full", nines.as_str(), true),
+            ("one past the largest", "1e10001", false),
+            ("one past the smallest", "1e-10001", false),
+            (
+                "found by fuzzing",
+                "11111111111111111111000000000000000000000000000.00002e200004000000",
+                false,
+            ),
+            ("two billion digits", "1e2000000000", false),
+            ("too long to be written out", too_many_nines.as_str(), false),
+        ];
+        for (name, text, read) in cases {
+            let started = std::time::Instant::now();
+            let n = text.parse::<Number>();
+            assert_eq!(n.is_ok(), read, "{name}: {n:?}");
+            if let Ok(n) = n {
+                // What the codecs and the rules do with every number.
+                let _ = (n.to_string(), n.as_i64(), n.is_integer(), n.as_exact_f64());
+            } else {
+                let message = n.unwrap_err().to_string();
+                assert!(message.contains("out of range"), "{name}: {message}");
+                assert!(
+                    message.len() < 200,
+                    "{name}: the message echoes the whole text"
+                );
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{name}: took {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::path::AttributePath;
 use super::types::Type;
 use super::value::Value;
 
@@ -270,6 +271,49 @@ impl Block {
         }
     }
 
+    /// The paths of the read-only attributes (computed, neither required nor optional) that a
+    /// configuration sets, at any depth. Terraform leaves refusing them to the provider, as
+    /// terraform-plugin-framework does; accepted, the plan would carry the configured value
+    /// and apply would fail with "inconsistent result".
+    pub fn read_only_set(&self, config: &Value) -> Vec<AttributePath> {
+        let mut found = Vec::new();
+        self.collect_read_only(config, &AttributePath::default(), &mut found);
+        found
+    }
+
+    fn collect_read_only(&self, v: &Value, at: &AttributePath, found: &mut Vec<AttributePath>) {
+        for a in &self.attributes {
+            if a.computed && !a.optional && !a.required && !v.attr(&a.name).is_null() {
+                found.push(at.clone().attr(a.name.clone()));
+            }
+        }
+        for nb in &self.blocks {
+            let here = at.clone().attr(nb.type_name.clone());
+            match v.attr(&nb.type_name) {
+                Value::List(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        nb.block
+                            .collect_read_only(item, &here.clone().index(i), found);
+                    }
+                }
+                // Set elements have no address: a path stops at the set.
+                Value::Set(items) => {
+                    for item in items {
+                        nb.block.collect_read_only(item, &here, found);
+                    }
+                }
+                Value::Map(items) => {
+                    for (k, item) in items {
+                        nb.block
+                            .collect_read_only(item, &here.clone().key(k.clone()), found);
+                    }
+                }
+                obj @ Value::Object(_) => nb.block.collect_read_only(obj, &here, found),
+                _ => {}
+            }
+        }
+    }
+
     /// The path (relative to this block) of the first attribute, at any depth, that has a
     /// plan modifier.
     fn first_plan_modifier(&self) -> Option<String> {
@@ -375,6 +419,59 @@ mod tests {
             ("single", Type::object(Vec::<(String, Type)>::new())),
         ]);
         assert_eq!(block().implied_type(), want);
+    }
+
+    #[test]
+    fn a_read_only_attribute_set_in_configuration_is_found_at_its_path_at_any_depth() {
+        let b = Block::new("test")
+            .attribute(Attribute::string("id").computed().description("id"))
+            .attribute(
+                Attribute::string("name")
+                    .optional()
+                    .computed()
+                    .description("n"),
+            )
+            .nested(
+                "node",
+                Nesting::List,
+                Block::new("n").attribute(Attribute::string("seen").computed().description("s")),
+            );
+        let node = |seen: Value| Value::object([("seen", seen)]);
+        let cases = [
+            ("nothing set", Value::object([("id", Value::Null)]), vec![]),
+            (
+                "optional and computed may be set",
+                Value::object([("name", Value::from("x"))]),
+                vec![],
+            ),
+            (
+                "top level",
+                Value::object([("id", Value::from("x"))]),
+                vec!["id"],
+            ),
+            (
+                "unknown counts as set",
+                Value::object([("id", Value::Unknown)]),
+                vec!["id"],
+            ),
+            (
+                "in the second nested block",
+                Value::object([(
+                    "node",
+                    Value::List(vec![node(Value::Null), node(Value::from("k"))]),
+                )]),
+                vec!["node[1].seen"],
+            ),
+            ("not an object", Value::from("x"), vec![]),
+        ];
+        for (name, config, want) in cases {
+            let got: Vec<String> = b
+                .read_only_set(&config)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
     }
 
     #[test]

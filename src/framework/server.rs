@@ -45,6 +45,21 @@ pub struct Server {
     stop: StopSignal,
 }
 
+/// An error at each read-only attribute the configuration sets.
+fn read_only_set(schema: &Schema, config: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    for path in schema.block.read_only_set(config) {
+        d.error_at(
+            path.clone(),
+            "Invalid Configuration for Read-Only Attribute",
+            format!(
+                "{path} is set by the provider, never in configuration: remove it from the block."
+            ),
+        );
+    }
+    d
+}
+
 /// The result of planning a resource change.
 #[derive(Debug, Default)]
 pub struct PlanOutcome {
@@ -192,7 +207,7 @@ impl Server {
 
     /// Validates the provider block.
     pub fn validate_provider_config(&self, config: &Value) -> Diagnostics {
-        let mut d = Diagnostics::new();
+        let mut d = read_only_set(&self.provider_schema, config);
         self.provider.validate_config(config, &mut d);
         d
     }
@@ -218,7 +233,7 @@ impl Server {
         let Some(e) = self.resources.get(type_name) else {
             return unknown_type("Resource", type_name);
         };
-        let mut d = Diagnostics::new();
+        let mut d = read_only_set(&e.schema, config);
         if let Some(v) = e.resource.as_validate_config() {
             v.validate_config(config, &mut d);
         }
@@ -230,7 +245,7 @@ impl Server {
         let Some(e) = self.data_sources.get(type_name) else {
             return unknown_type("Data Source", type_name);
         };
-        let mut d = Diagnostics::new();
+        let mut d = read_only_set(&e.schema, config);
         e.data_source.validate_config(config, &mut d);
         d
     }

@@ -109,6 +109,10 @@ impl Resource for SshHostKey {
         }
     }
 
+    fn as_validate_config(&self) -> Option<&dyn ValidateConfig> {
+        Some(self)
+    }
+
     async fn create(&self, _ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
         let mut m: HostKey = match read_model(&req.planned) {
             Ok(m) => m,
@@ -161,6 +165,22 @@ impl Resource for SshHostKey {
     }
 }
 
+impl ValidateConfig for SshHostKey {
+    fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        // The comment ends the public key line: a line break in it would make the line two,
+        // one of them whatever follows, in every known_hosts file it is copied into.
+        if let Some(c) = config.attr("comment").as_str() {
+            if c.chars().any(char::is_control) {
+                diags.error_at(
+                    AttributePath::root("comment"),
+                    "Invalid Comment",
+                    "the comment holds a line break or another control character; it ends a one-line public key, so use printable text such as the host's name",
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +219,17 @@ mod tests {
         let fp = m.fingerprint_sha256.known().unwrap();
         assert!(fp.starts_with("SHA256:"));
         assert_eq!(m.id.known(), Some(fp));
+    }
+
+    #[test]
+    fn a_comment_that_would_break_the_key_line_is_refused_at_its_path() {
+        let mut d = Diagnostics::default();
+        SshHostKey.validate_config(
+            &Value::object([("comment", Value::from("web-1\nssh-ed25519 AAAA evil"))]),
+            &mut d,
+        );
+        assert!(d.has_errors());
+        assert!(format!("{d:?}").contains("comment"));
     }
 
     #[test]
