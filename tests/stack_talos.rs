@@ -39,6 +39,63 @@ fn kubectl() -> PathBuf {
     }
 }
 
+/// Every secret Layers 2 and 3 hand the provider or get from it, named: the API token, the
+/// age key, each key and secret of the Talos bundle, the kubeconfig's and talosconfig's keys.
+fn layer3_secrets(l2: &Workdir, l3: &Workdir) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let l2v = l2
+        .resource_values("freetier_proxmox_cluster.this")
+        .unwrap_or_default();
+    out.push((
+        "the Proxmox API token".to_string(),
+        l2v["api_token_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ));
+    let age = l3
+        .resource_values("freetier_age_key.sops")
+        .unwrap_or_default();
+    out.push((
+        "the age key".to_string(),
+        age["private_key"].as_str().unwrap_or_default().to_string(),
+    ));
+    let cluster = l3
+        .resource_values("freetier_talos_cluster.this")
+        .unwrap_or_default();
+    // The bundle, the kubeconfig and the talosconfig are YAML; every value under a key named
+    // like a secret is one.
+    fn walk(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let here = format!("{path}.{k}");
+                    let secret_name = ["key", "secret", "token", "client-key-data"]
+                        .iter()
+                        .any(|n| k.to_ascii_lowercase().contains(n));
+                    match v.as_str() {
+                        Some(s) if secret_name && s.len() >= 16 => out.push((here, s.to_string())),
+                        _ => walk(v, &here, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    for field in ["machine_secrets", "kubeconfig", "talosconfig"] {
+        let text = cluster[field].as_str().unwrap_or_default();
+        let doc: serde_json::Value = serde_norway::from_str(text).unwrap_or_default();
+        walk(&doc, field, &mut out);
+    }
+    out.retain(|(_, s)| s.len() >= 16);
+    out
+}
+
 fn sops() -> PathBuf {
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/sops");
     if local.is_file() {
@@ -90,9 +147,11 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
             ),
         );
         assert_eq!(l3.init().code, 0);
-        // Provider logs at info, kept beside the module for a failed run's diagnosis.
+        // Every log at trace, kept beside the module: a failed run's diagnosis, and the haystack
+        // the secrets must not be in.
         let log = [
-            ("TF_LOG_PROVIDER".to_string(), "INFO".to_string()),
+            ("TF_LOG".to_string(), "TRACE".to_string()),
+            ("TF_LOG_PROVIDER".to_string(), "TRACE".to_string()),
             (
                 "TF_LOG_PATH".to_string(),
                 l3.path().join("provider.log").display().to_string(),
@@ -115,6 +174,36 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
                 core.name,
                 plan.text()
             ));
+        }
+        // No secret the run handled reaches the apply's output or a trace-level log.
+        let haystack = format!(
+            "{}{}",
+            apply.text(),
+            std::fs::read_to_string(l3.path().join("provider.log")).unwrap_or_default()
+        );
+        let secrets = layer3_secrets(&l2, &l3);
+        let names: Vec<&str> = secrets.iter().map(|(w, _)| w.as_str()).collect();
+        for must in [
+            "the Proxmox API token",
+            "the age key",
+            "machine_secrets.",
+            "kubeconfig.",
+            "talosconfig.",
+        ] {
+            if !names.iter().any(|n| n.starts_with(must)) {
+                failures.push(format!(
+                    "[{}] no {must} among the secrets looked for: {names:?}",
+                    core.name
+                ));
+            }
+        }
+        for (what, secret) in secrets {
+            if haystack.contains(&secret) {
+                failures.push(format!(
+                    "[{}] {what} is in the output or the trace log",
+                    core.name
+                ));
+            }
         }
         // The kubeconfig output works with the real kubectl.
         let kc = l3.run(&["output", "-raw", "kubeconfig"]).stdout;
