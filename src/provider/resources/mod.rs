@@ -5,3 +5,4 @@ pub mod proxmox_cluster;
 pub mod ssh_host_key;
 pub mod talos_cluster;
 pub mod talos_secrets;
+pub mod timeouts;

@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 
 use crate::framework::*;
+use crate::provider::resources::timeouts;
 
 use self::apply::{Hosts, Progress, StepError};
-pub use self::model::parse_duration;
 use self::model::{Cluster, NodeConfig, NodeStatus, DEFAULT_POOL};
 
 /// The resource.
@@ -283,23 +283,10 @@ impl Resource for ProxmoxCluster {
                     .optional()
                     .description("Ceph health checks (codes such as `POOL_NO_REDUNDANCY`) that do not hold up the apply; anything else must clear to HEALTH_OK."),
             );
-        let timeouts =
-            Block::new("How long each operation may take, as Go durations (`60m`, `1h30m`).")
-                .attribute(
-                    Attribute::string("create")
-                        .optional()
-                        .description("Default 60m."),
-                )
-                .attribute(
-                    Attribute::string("update")
-                        .optional()
-                        .description("Default 30m."),
-                )
-                .attribute(
-                    Attribute::string("delete")
-                        .optional()
-                        .description("Default 20m."),
-                );
+        let timeouts = timeouts::block(
+            "How long each operation may take, as Go durations (`60m`, `1h30m`).",
+            ["60m", "30m", "20m"],
+        );
         Schema {
             version: 0,
             block: Block::new(
@@ -500,17 +487,7 @@ impl ValidateConfig for ProxmoxCluster {
                 }
             }
         }
-        for which in ["create", "update", "delete"] {
-            if let Some(t) = config.attr("timeouts").attr(which).as_str() {
-                if let Err(e) = parse_duration(t) {
-                    diags.error_at(
-                        AttributePath::root("timeouts").attr(which),
-                        "Invalid Duration",
-                        e,
-                    );
-                }
-            }
-        }
+        timeouts::validate(config, diags);
         if let Some(net) = config.attr("ceph").attr("public_network").as_str() {
             let ok = net.split_once('/').is_some_and(|(ip, len)| {
                 ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)

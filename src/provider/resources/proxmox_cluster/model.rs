@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::framework::Maybe;
+use crate::provider::resources::timeouts::{self, Timeouts};
 
 crate::model! {
     /// One Proxmox VE host to form the cluster from.
@@ -49,15 +50,6 @@ crate::model! {
         pub public_network: String = "public_network",
         pub pool: Maybe<String> = "pool",
         pub accepted_warnings: Maybe<Vec<String>> = "accepted_warnings",
-    }
-}
-
-crate::model! {
-    /// How long each operation may take, as Go durations (`60m`, `1h30m`).
-    pub struct Timeouts {
-        pub create: Maybe<String> = "create",
-        pub update: Maybe<String> = "update",
-        pub delete: Maybe<String> = "delete",
     }
 }
 
@@ -131,77 +123,10 @@ impl Cluster {
 
     /// The limit for `which` (`create`, `update`, `delete`), from `timeouts` or the default.
     pub fn timeout(&self, which: &str) -> Duration {
-        let given = self.timeouts.as_ref().and_then(|t| match which {
-            "create" => t.create.known(),
-            "update" => t.update.known(),
-            _ => t.delete.known(),
-        });
-        given
-            .and_then(|s| parse_duration(s).ok())
-            .unwrap_or(match which {
-                "create" => defaults::CREATE,
-                "update" => defaults::UPDATE,
-                _ => defaults::DELETE,
-            })
-    }
-}
-
-/// Parses a Go duration as Terraform's `timeouts` blocks take them: `90s`, `45m`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut any = false;
-    let mut chars = s.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("'{s}' is not a duration like 30s, 45m or 1h30m"))?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(format!("'{s}' is not a duration like 30s, 45m or 1h30m")),
-        };
-        any = true;
-    }
-    if !num.is_empty() || !any {
-        return Err(format!("'{s}' is not a duration like 30s, 45m or 1h30m"));
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_terraform_timeouts_write_them() {
-        let cases = [
-            ("90s", Some(90)),
-            ("45m", Some(2700)),
-            ("1h30m", Some(5400)),
-            ("2h", Some(7200)),
-            ("", None),
-            ("10", None),
-            ("5 minutes", None),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_duration(text).ok().map(|d| d.as_secs()),
-                want,
-                "{text:?}"
-            );
-        }
+        timeouts::given(self.timeouts.as_ref(), which).unwrap_or(match which {
+            "create" => defaults::CREATE,
+            "update" => defaults::UPDATE,
+            _ => defaults::DELETE,
+        })
     }
 }

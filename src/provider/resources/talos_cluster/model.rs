@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::framework::Maybe;
+use crate::provider::resources::timeouts::{self, Timeouts};
 
 crate::model! {
     /// One control-plane node.
@@ -81,15 +82,6 @@ crate::model! {
 }
 
 crate::model! {
-    /// Time limits, as Go durations.
-    pub struct Timeouts {
-        pub create: Maybe<String> = "create",
-        pub update: Maybe<String> = "update",
-        pub delete: Maybe<String> = "delete",
-    }
-}
-
-crate::model! {
     /// A node as the cluster reports it.
     pub struct NodeStatus {
         pub name: String = "name",
@@ -147,17 +139,11 @@ impl Cluster {
 
     /// The limit for `which` (`create`, `update`, `delete`), stretched under emulation.
     pub fn timeout(&self, which: &str) -> Duration {
-        let given = self.timeouts.as_ref().and_then(|t| match which {
-            "create" => t.create.known(),
-            "update" => t.update.known(),
-            _ => t.delete.known(),
+        let given = timeouts::given(self.timeouts.as_ref(), which);
+        let base = given.unwrap_or(match which {
+            "create" | "update" => defaults::CREATE,
+            _ => defaults::DELETE,
         });
-        let base = given
-            .and_then(|s| super::super::proxmox_cluster::parse_duration(s).ok())
-            .unwrap_or(match which {
-                "create" | "update" => defaults::CREATE,
-                _ => defaults::DELETE,
-            });
         if given.is_none() && self.cpu_emulation.known().copied().unwrap_or(false) {
             base.mul_f64(defaults::TCG_SLOWDOWN)
         } else {

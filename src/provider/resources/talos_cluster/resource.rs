@@ -15,6 +15,7 @@ use super::apply::{self, Progress, StepError};
 use super::model::{defaults, Cluster, NodeStatus};
 use super::secrets::MachineSecrets;
 use crate::framework::*;
+use crate::provider::resources::timeouts;
 
 /// The resource.
 pub struct TalosClusterResource;
@@ -257,10 +258,10 @@ impl Resource for TalosClusterResource {
                     .optional()
                     .description("Default `clusters/<name>`."),
             );
-        let timeouts = Block::new("How long each operation may take, as Go durations. Unset, create and update allow 30m, five times that with `cpu_emulation`.")
-            .attribute(Attribute::string("create").optional().description("For create (default 30m)."))
-            .attribute(Attribute::string("update").optional().description("For update (default 30m)."))
-            .attribute(Attribute::string("delete").optional().description("For destroy (default 10m)."));
+        let timeouts = timeouts::block(
+            "How long each operation may take, as Go durations. Unset, create and update allow 30m, five times that with `cpu_emulation`.",
+            ["30m", "30m", "10m"],
+        );
         Schema {
             version: 0,
             block: Block::new(
@@ -580,6 +581,7 @@ impl ValidateConfig for TalosClusterResource {
                 "placement \"proxmox\" needs proxmox_token_secret, Layer 2's api_token_secret",
             );
         }
+        timeouts::validate(config, diags);
         if let Some(key) = config.attr("sops_age_key").as_str() {
             if !key.starts_with("AGE-SECRET-KEY-1") {
                 diags.error_at(
