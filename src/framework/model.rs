@@ -30,6 +30,15 @@ impl ModelError {
     }
 }
 
+impl ModelError {
+    /// Adds this as an error diagnostic at its path: the configuration, plan or state did not
+    /// have the shape the resource's model expects.
+    pub fn report(self, diags: &mut super::diag::Diagnostics) {
+        let detail = self.to_string();
+        diags.error_at(self.path, "Invalid Configuration", detail);
+    }
+}
+
 impl std::fmt::Display for ModelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.path, self.message)

@@ -116,13 +116,7 @@ impl Resource for SshHostKey {
     async fn create(&self, _ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
         let mut m: HostKey = match read_model(&req.planned) {
             Ok(m) => m,
-            Err(e) => {
-                return resp.diagnostics.error_at(
-                    e.path.clone(),
-                    "Invalid Configuration",
-                    e.to_string(),
-                )
-            }
+            Err(e) => return e.report(&mut resp.diagnostics),
         };
         let comment = m.comment.known().cloned().unwrap_or_default();
         match generate(&comment) {

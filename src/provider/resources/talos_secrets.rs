@@ -66,13 +66,7 @@ impl Resource for TalosSecretsResource {
     async fn create(&self, _ctx: &Ctx, req: CreateRequest, resp: &mut StateResponse) {
         let mut m: TalosSecrets = match read_model(&req.planned) {
             Ok(m) => m,
-            Err(e) => {
-                return resp.diagnostics.error_at(
-                    e.path.clone(),
-                    "Invalid Configuration",
-                    e.to_string(),
-                )
-            }
+            Err(e) => return e.report(&mut resp.diagnostics),
         };
         let made = MachineSecrets::generate().and_then(|s| Ok((id_of(&s), s.to_yaml()?)));
         match made {

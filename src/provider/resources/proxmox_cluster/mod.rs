@@ -85,14 +85,6 @@ fn step_diag(d: &mut Diagnostics, e: &StepError) {
     );
 }
 
-fn model_error(d: &mut Diagnostics, e: ModelError) {
-    d.error_at(
-        e.path.clone(),
-        "Invalid Configuration",
-        format!("{}: {}", e.path, e.message),
-    );
-}
-
 fn progress_private(p: &Progress) -> Private {
     let mut private = Private::new();
     private.insert("steps".into(), serde_json::json!(p.done));
@@ -160,7 +152,7 @@ async fn run_form(
 ) {
     let m: Cluster = match read_model(planned) {
         Ok(m) => m,
-        Err(e) => return model_error(&mut resp.diagnostics, e),
+        Err(e) => return e.report(&mut resp.diagnostics),
     };
     let leaving = leaving_nodes(&m, prior);
     let hosts = match Hosts::new(&m, &leaving, &ctx.cancel) {
@@ -220,7 +212,7 @@ async fn run_form(
 async fn run_dissolve(ctx: &Ctx, prior: &Value, resp: &mut StateResponse) {
     let m: Cluster = match read_model(prior) {
         Ok(m) => m,
-        Err(e) => return model_error(&mut resp.diagnostics, e),
+        Err(e) => return e.report(&mut resp.diagnostics),
     };
     let hosts = match Hosts::new(&m, &[], &ctx.cancel) {
         Ok(h) => h,

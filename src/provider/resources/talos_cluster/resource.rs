@@ -56,14 +56,6 @@ fn step_diag(d: &mut Diagnostics, e: &StepError) {
     );
 }
 
-fn model_error(d: &mut Diagnostics, e: ModelError) {
-    d.error_at(
-        e.path.clone(),
-        "Invalid Configuration",
-        format!("{}: {}", e.path, e.message),
-    );
-}
-
 /// The state after a create that stopped part way: the secrets (so the next apply uses the
 /// same ones) and the VMs made so far; unknowns as null.
 fn partial_state(mut m: Cluster, secrets: &str, progress: &Progress) -> Value {
@@ -119,7 +111,7 @@ async fn run_create(
 ) {
     let mut m: Cluster = match read_model(planned) {
         Ok(m) => m,
-        Err(e) => return model_error(&mut resp.diagnostics, e),
+        Err(e) => return e.report(&mut resp.diagnostics),
     };
     let prior: Option<Cluster> = prior.and_then(|p| read_model(p).ok());
     let (secrets, text) = match secrets_for(&m, prior.as_ref()) {
@@ -349,7 +341,7 @@ impl Resource for TalosClusterResource {
     async fn delete(&self, ctx: &Ctx, req: DeleteRequest, resp: &mut StateResponse) {
         let m: Cluster = match read_model(&req.prior) {
             Ok(m) => m,
-            Err(e) => return model_error(&mut resp.diagnostics, e),
+            Err(e) => return e.report(&mut resp.diagnostics),
         };
         if m.placement() != "proxmox" {
             resp.state = Value::Null;
