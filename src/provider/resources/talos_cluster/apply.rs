@@ -430,18 +430,28 @@ async fn place_on_proxmox(
 
     // VMs: found by name, else created with an id from /cluster/nextid, retried past one
     // that someone else took meanwhile.
+    // Each host's VMs, listed once: a VM this run makes is ours, so only earlier ones matter.
+    let mut listed = BTreeMap::new();
+    for host in &hosts {
+        let vms = pve
+            .qemu_list(host, &call)
+            .await
+            .map_err(|e| pve_err(&format!("vms on {host}"), e))?;
+        listed.insert(host.clone(), vms);
+    }
     for (n, config) in m.node.iter().zip(configs) {
         let step = format!("vm {}", n.name);
         let host = n.host.known().cloned().unwrap_or_default();
         let name = vm_name(&m.name, &n.name);
         let iso = cidata_file(m, &n.name);
         let iso_volid = format!("{iso_store}:iso/{iso}");
-        let existing = pve
-            .qemu_list(&host, &call)
-            .await
-            .map_err(|e| pve_err(&step, e))?
-            .into_iter()
-            .find(|v| v.name.as_deref() == Some(name.as_str()));
+        let existing = listed
+            .get(&host)
+            .and_then(|vms| {
+                vms.iter()
+                    .find(|v| v.name.as_deref() == Some(name.as_str()))
+            })
+            .cloned();
         // A VM that is not running starts from this run's ISO, never from one already on the
         // storage: a create whose state was lost (a killed provider) left one made from
         // secrets nobody kept. An upload replaces the file.
