@@ -13,7 +13,7 @@ use std::process::Command;
 use base64::Engine as _;
 
 use freetier::lab::talos_guests::TalosLab;
-use freetier::lab::LabConfig;
+use freetier::lab::{HostOs, LabConfig};
 use support::*;
 
 /// A layer's `.tf` files, as a user has them.
@@ -339,6 +339,150 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
             .to_string();
         if list.contains("freetier-cp-") {
             failures.push(format!("[{}] VMs left after destroy: {list}", core.name));
+        }
+        rt.block_on(talos_lab.stop()).unwrap();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Talos's apid operations, as the lab's trace names them.
+const APPLY_CONFIGURATION: &str = "machine.MachineService/ApplyConfiguration";
+const BOOTSTRAP: &str = "machine.MachineService/Bootstrap";
+
+/// Ready nodes `kubectl get nodes` lists through `kubeconfig`, or what went wrong.
+fn kubectl_ready_nodes(kubeconfig: &Path) -> Result<usize, String> {
+    let out = Command::new(kubectl())
+        .args(["--kubeconfig", &kubeconfig.display().to_string()])
+        .args(["get", "nodes"])
+        .output()
+        .map_err(|e| format!("kubectl: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(text.lines().filter(|l| l.contains(" Ready ")).count())
+}
+
+#[test]
+fn layer3_puts_talos_straight_on_hosts_waiting_in_maintenance_mode_on_every_core() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut failures = Vec::new();
+    for core in cores() {
+        let dir = tempfile::tempdir().unwrap();
+        // The lab as `freetier lab up --host-os talos` runs it: the A1 hosts boot Talos with
+        // no config and wait in maintenance mode; there is no Layer 2.
+        let talos_lab = rt
+            .block_on(TalosLab::start(LabConfig {
+                time_scale: 0.0,
+                state_dir: Some(dir.path().to_path_buf()),
+                host_os: HostOs::Talos,
+                ..LabConfig::always_free()
+            }))
+            .expect("lab");
+        assert!(
+            !dir.path().join("proxmox.tfvars").exists(),
+            "a Talos lab offers nothing to Layer 2"
+        );
+        let fleet = talos_lab.guests.fleet();
+        let calls = |op: &str| fleet.trace().iter().filter(|t| t.op == op && t.ok).count();
+        let l3 = Workdir::new(&core, true, "");
+        layer(&l3, "talos");
+        let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars"))
+            .expect("the lab writes talos.tfvars");
+        assert!(
+            tfvars.contains("placement      = \"instances\""),
+            "{tfvars}"
+        );
+        l3.write("terraform.tfvars", &tfvars);
+        assert_eq!(l3.init().code, 0);
+        let apply = l3.apply();
+        if apply.code != 0 {
+            failures.push(format!("[{}] apply: {}", core.name, apply.text()));
+            rt.block_on(talos_lab.stop()).unwrap();
+            continue;
+        }
+        let plan = l3.plan();
+        if plan.code != 0 {
+            failures.push(format!("[{}] plan after apply: {}", core.name, plan.text()));
+        }
+        // Each host got its config once, in maintenance mode, and one Bootstrap made etcd.
+        if (calls(APPLY_CONFIGURATION), calls(BOOTSTRAP)) != (2, 1) {
+            failures.push(format!(
+                "[{}] {} ApplyConfiguration and {} Bootstrap calls, want 2 and 1",
+                core.name,
+                calls(APPLY_CONFIGURATION),
+                calls(BOOTSTRAP)
+            ));
+        }
+        // The nodes are the hosts themselves, at their own addresses, with no VM.
+        let st = talos_lab.lab.state();
+        let nodes: serde_json::Value =
+            serde_json::from_str(&l3.run(&["output", "-json", "nodes"]).stdout).unwrap_or_default();
+        let addresses: Vec<&str> = nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["vmid"] == 0)
+            .filter_map(|n| n["address"].as_str())
+            .collect();
+        let hosts: Vec<&str> = st
+            .hosts
+            .iter()
+            .filter(|h| h.role == "talos")
+            .map(|h| h.address.as_str())
+            .collect();
+        if addresses != hosts {
+            failures.push(format!(
+                "[{}] nodes at {addresses:?}, hosts at {hosts:?}",
+                core.name
+            ));
+        }
+        let kc_path = l3.path().join("kubeconfig");
+        std::fs::write(&kc_path, l3.run(&["output", "-raw", "kubeconfig"]).stdout).unwrap();
+        match kubectl_ready_nodes(&kc_path) {
+            Ok(2) => {}
+            other => failures.push(format!("[{}] kubectl get nodes: {other:?}", core.name)),
+        }
+        // Import: the state loses the cluster; its secrets bring it back, and the next apply
+        // adopts the configured hosts without configuring or bootstrapping them again.
+        let secrets = l3
+            .resource_values("freetier_talos_cluster.this")
+            .and_then(|v| v["machine_secrets"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let file = l3.path().join("secrets.yaml");
+        std::fs::write(&file, &secrets).unwrap();
+        let rm = l3.run(&["state", "rm", "-no-color", "freetier_talos_cluster.this"]);
+        let import = l3.run(&[
+            "import",
+            "-no-color",
+            "-input=false",
+            "freetier_talos_cluster.this",
+            &format!("freetier={}", file.display()),
+        ]);
+        let adopt = l3.apply();
+        let after = l3.plan();
+        if rm.code != 0 || import.code != 0 || adopt.code != 0 || after.code != 0 {
+            failures.push(format!(
+                "[{}] import and adopt: {}\n{}\n{}\n{}",
+                core.name,
+                rm.text(),
+                import.text(),
+                adopt.text(),
+                after.text()
+            ));
+        }
+        if (calls(APPLY_CONFIGURATION), calls(BOOTSTRAP)) != (2, 1) {
+            failures.push(format!(
+                "[{}] adopting called ApplyConfiguration {} times and Bootstrap {} times in all",
+                core.name,
+                calls(APPLY_CONFIGURATION),
+                calls(BOOTSTRAP)
+            ));
+        }
+        // Destroy forgets the cluster and says the hosts keep running Talos.
+        let destroy = l3.destroy();
+        if destroy.code != 0 || !destroy.text().contains("Talos Left Running") {
+            failures.push(format!("[{}] destroy: {}", core.name, destroy.text()));
         }
         rt.block_on(talos_lab.stop()).unwrap();
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use std::io::Write;
 
 use super::talos_guests::TalosLab;
-use super::{faults, Lab, LabConfig, LabState, Tier};
+use super::{faults, HostOs, Lab, LabConfig, LabState, Tier};
 
 // println!/eprintln! panic on a closed pipe (`lab status | head`); these ignore it.
 macro_rules! say {
@@ -38,6 +38,8 @@ options:
   --hosts N            number of Proxmox VE hosts (default: what the tier fits)
   --time-scale X       0 = instant, 1 = realistic (default 1)
   --kvm                offer KVM on the hosts (OCI A1 has none; default off)
+  --host-os OS         proxmox (default: Proxmox VE for Layer 2) or talos (Talos in
+                       maintenance mode, for Layer 3's placement \"instances\")
   --no-bastion         no bastion host
   --faults FILE        fault rules (JSON) active from the start
   --seed N             seed for probabilistic faults
@@ -100,6 +102,7 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
     let mut seed = None;
     let mut foreground = false;
     let mut json = false;
+    let mut host_os = HostOs::Proxmox;
     let mut i = 1;
     let value = |i: usize, name: &str| -> Result<String, String> {
         args.get(i + 1)
@@ -115,7 +118,7 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
         };
         let takes_value = matches!(
             name,
-            "--dir" | "--tier" | "--hosts" | "--time-scale" | "--faults" | "--seed"
+            "--dir" | "--tier" | "--hosts" | "--time-scale" | "--faults" | "--seed" | "--host-os"
         );
         let v = if takes_value {
             match inline {
@@ -180,6 +183,12 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
                 only(&["up"])?;
                 kvm = true;
             }
+            "--host-os" => {
+                only(&["up"])?;
+                let t = v.unwrap_or_default();
+                host_os = HostOs::parse(&t)
+                    .ok_or_else(|| format!("--host-os must be proxmox or talos, not '{t}'"))?;
+            }
             "--no-bastion" => {
                 only(&["up"])?;
                 bastion = false;
@@ -217,6 +226,7 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             config.kvm = kvm;
             config.bastion = bastion;
+            config.host_os = host_os;
             if let Some(f) = faults_file {
                 let text = std::fs::read_to_string(&f)
                     .map_err(|e| format!("--faults {}: {e}", f.display()))?;
@@ -590,7 +600,13 @@ fn print_status(dir: &Path, st: &LabState, running: bool) {
         if running { "running" } else { "stopped" },
         st.tier,
         st.time_scale,
-        if st.kvm { "KVM" } else { "no KVM (TCG guests)" }
+        if st.host_os == "talos" {
+            "Talos on the hosts themselves"
+        } else if st.kvm {
+            "KVM"
+        } else {
+            "no KVM (TCG guests)"
+        }
     );
     say!(
         "subnet {}, control endpoint {}, file server {}/talos/\n",
@@ -617,7 +633,11 @@ fn print_status(dir: &Path, st: &LabState, running: bool) {
             h.name,
             h.role,
             h.address,
-            h.ssh_port,
+            if h.ssh_port == 0 {
+                "-".to_string()
+            } else {
+                h.ssh_port.to_string()
+            },
             api
         );
     }
@@ -639,8 +659,15 @@ fn print_status(dir: &Path, st: &LabState, running: bool) {
         }
     }
     say!("SSH host keys:");
-    for h in &st.hosts {
+    for h in st
+        .hosts
+        .iter()
+        .filter(|h| !h.ssh_host_key_fingerprint.is_empty())
+    {
         say!("  {:<10} {}", h.name, h.ssh_host_key_fingerprint);
+    }
+    if st.host_os == "talos" {
+        say!("Talos hosts wait in maintenance mode for their config: apply terraform/talos with placement = \"instances\"");
     }
     for h in st.hosts.iter().filter(|h| h.size.is_some()) {
         if let Some(s) = &h.size {
@@ -771,6 +798,11 @@ mod unit {
                 "does not apply",
             ),
             ("missing value", &["up", "--dir"], "needs a value"),
+            (
+                "unknown host OS",
+                &["up", "--dir", "x", "--host-os", "ubuntu"],
+                "--host-os must be proxmox or talos, not 'ubuntu'",
+            ),
         ];
         for (name, args, want) in cases {
             match parse(&s(args)) {
@@ -789,8 +821,13 @@ mod unit {
             Ok(Cmd::Up(o)) => {
                 assert_eq!(o.config.hosts, 3);
                 assert_eq!(o.config.time_scale, 0.0);
+                assert_eq!(o.config.host_os, HostOs::Proxmox, "Proxmox VE by default");
             }
             other => panic!("payg: {other:?}"),
+        }
+        match parse(&s(&["up", "--dir", "x", "--host-os=talos"])) {
+            Ok(Cmd::Up(o)) => assert_eq!(o.config.host_os, HostOs::Talos),
+            other => panic!("talos hosts: {other:?}"),
         }
     }
 }

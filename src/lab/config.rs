@@ -46,6 +46,39 @@ impl Tier {
     }
 }
 
+/// What the Ampere hosts run: the operating system Layer 1 boots on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostOs {
+    /// Proxmox VE on Debian, for Layer 2 (SSH and the API on :8006).
+    #[default]
+    Proxmox,
+    /// Talos Linux booted without a machine config, so it waits in maintenance mode on
+    /// apid :50000 for Layer 3's `instances` placement (Talos's Oracle platform reads its
+    /// config from the instance's user data and, with none, stays in maintenance mode:
+    /// https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/cloud-platforms/oracle).
+    Talos,
+}
+
+impl HostOs {
+    /// The wire name used in the layer-1 `node_os` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostOs::Proxmox => "proxmox",
+            HostOs::Talos => "talos",
+        }
+    }
+
+    /// Parses `proxmox` or `talos`.
+    pub fn parse(s: &str) -> Option<HostOs> {
+        match s {
+            "proxmox" => Some(HostOs::Proxmox),
+            "talos" => Some(HostOs::Talos),
+            _ => None,
+        }
+    }
+}
+
 /// How a lab is laid out and how it behaves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -72,6 +105,9 @@ pub struct LabConfig {
     pub base: Option<std::net::Ipv4Addr>,
     /// Whether corosync-qnetd is already installed on the bastion. Default on.
     pub qnetd_installed: bool,
+    /// What the hosts run. Default Proxmox VE.
+    #[serde(default)]
+    pub host_os: HostOs,
 }
 
 impl Default for LabConfig {
@@ -88,6 +124,7 @@ impl Default for LabConfig {
             latency_overrides: BTreeMap::new(),
             base: None,
             qnetd_installed: true,
+            host_os: HostOs::Proxmox,
         }
     }
 }

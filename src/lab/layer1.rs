@@ -134,6 +134,7 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
         "lineage": lineage(inner),
         "outputs": {
             "tier": {"value": inner.config.tier.as_str(), "type": "string"},
+            "node_os": {"value": inner.config.host_os.as_str(), "type": "string"},
             "nodes": {"value": nodes, "type": ["list", node_type()]},
             "bastion": {"value": bastion, "type": ["object", {
                 "name": "string",

@@ -60,7 +60,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{LabConfig, Tier};
+pub use config::{HostOs, LabConfig, Tier};
 pub use faults::{FaultAction, FaultRule, FaultTrigger};
 pub use latency::{LatencyTable, TraceEvent};
 pub use state::{HostState, LabState};

@@ -173,7 +173,14 @@ struct Listeners {
     bastion_ssh_port: u16,
 }
 
-async fn bind_all(base: Ipv4Addr, hosts: u32, bastion: bool) -> Result<Listeners, LabError> {
+/// Binds every listener of a lab at `base`. Hosts that run Talos have no SSH or Proxmox API
+/// (their apid is the Talos fleet's).
+async fn bind_all(
+    base: Ipv4Addr,
+    hosts: u32,
+    bastion: bool,
+    proxmox_hosts: bool,
+) -> Result<Listeners, LabError> {
     let bip = with_last(base, 10);
     // Control first: it is always there, so a taken base shows up on the first bind.
     let control = bind(bip, CONTROL_PORT).await?;
@@ -183,6 +190,12 @@ async fn bind_all(base: Ipv4Addr, hosts: u32, bastion: bool) -> Result<Listeners
     let mut ssh_ports = Vec::new();
     for i in 0..hosts {
         let ip = with_last(base, 11 + i as u8);
+        if !proxmox_hosts {
+            // Talos hosts: apid :50000 is probed here so a taken address moves the base too.
+            drop(bind(ip, super::talos::APID_PORT).await?);
+            ssh_ports.push(SSH_PORT);
+            continue;
+        }
         let (l, p) = bind_ssh(ip).await?;
         ssh.push(l);
         ssh_ports.push(p);
@@ -222,7 +235,8 @@ pub(crate) async fn start(
     let mut attempt = 0;
     let (base, listeners) = loop {
         let base = config.base.unwrap_or_else(random_base);
-        match bind_all(base, config.hosts, config.bastion).await {
+        let proxmox_hosts = config.host_os == super::HostOs::Proxmox;
+        match bind_all(base, config.hosts, config.bastion, proxmox_hosts).await {
             Ok(l) => break (base, l),
             Err(LabError::Bind { source, .. })
                 if source.kind() == io::ErrorKind::AddrInUse
@@ -376,12 +390,26 @@ pub(crate) fn write_state_files(inner: &LabInner, dir: &Path) -> Result<(), LabE
     let p = dir.join("oci.tfstate");
     let text = serde_json::to_string_pretty(&layer1::tfstate(inner)).unwrap_or_default();
     write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
-    // What terraform/proxmox needs beyond Layer 1's state: where that state is, and the key.
-    let p = dir.join("proxmox.tfvars");
     let abs = |f: &str| {
         let p = dir.join(f);
         std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
     };
+    let o = inner.base.octets();
+    if inner.config.host_os == super::HostOs::Talos {
+        // Talos hosts: no Layer 2. Layer 3 reads Layer 1's state and configures the hosts,
+        // which wait in maintenance mode, at their own addresses.
+        let _ = std::fs::remove_file(dir.join("proxmox.tfvars"));
+        let p = dir.join("talos.tfvars");
+        let text = format!(
+            "# Written by `freetier lab up --host-os talos`: terraform -chdir=terraform/talos apply -var-file={}\nplacement      = \"instances\"\noci_state_path = {:?}\n",
+            abs("talos.tfvars"),
+            abs("oci.tfstate"),
+        );
+        write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
+        return Ok(());
+    }
+    // What terraform/proxmox needs beyond Layer 1's state: where that state is, and the key.
+    let p = dir.join("proxmox.tfvars");
     let key = inner
         .secrets
         .client_key_path
@@ -404,7 +432,6 @@ pub(crate) fn write_state_files(inner: &LabInner, dir: &Path) -> Result<(), LabE
     // the VMs' addresses (loopback, .100 and up), and emulation, since the lab's hosts, like
     // OCI A1 VMs, have no /dev/kvm.
     let p = dir.join("talos.tfvars");
-    let o = inner.base.octets();
     let text = format!(
         "# Written by `freetier lab up`: terraform -chdir=terraform/talos apply -var-file={}\nimage_url     = {:?}\nnode_cidr     = \"{}.{}.{}.0/24\"\nfirst_address = 100\ncpu_emulation = {}\n",
         abs("talos.tfvars"),

@@ -72,6 +72,9 @@ pub struct LabState {
     pub time_scale: f64,
     /// Whether hosts offer KVM.
     pub kvm: bool,
+    /// What the Ampere hosts run: `proxmox` or `talos` (maintenance mode).
+    #[serde(default)]
+    pub host_os: String,
     /// Process id of the serving lab (the CLI's daemon), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -106,6 +109,30 @@ pub(crate) fn describe(inner: &LabInner) -> LabState {
         .iter()
         .map(|h| {
             let tls = h.tls_identity();
+            if inner.config.host_os == super::HostOs::Talos {
+                // Talos has no SSH and no Proxmox API: apid is the way in.
+                return HostState {
+                    name: h.name.clone(),
+                    role: "talos".into(),
+                    address: h.ip.to_string(),
+                    ssh_port: 0,
+                    ssh_user: String::new(),
+                    ssh_host_key: String::new(),
+                    ssh_host_key_fingerprint: String::new(),
+                    api_url: Some(format!("{}:{}", h.ip, super::talos::APID_PORT)),
+                    api_user: None,
+                    api_password: None,
+                    api_tls_fingerprint_sha256: None,
+                    api_tls_certificate_pem: None,
+                    qnetd_port: None,
+                    size: Some(HostSize {
+                        ocpus: h.layout.ocpus,
+                        memory_gb: h.layout.memory_gb,
+                        boot_gb: h.layout.boot_gb,
+                        osd_gb: 0,
+                    }),
+                };
+            }
             HostState {
                 name: h.name.clone(),
                 role: "proxmox".into(),
@@ -158,6 +185,7 @@ pub(crate) fn describe(inner: &LabInner) -> LabState {
         tier: inner.config.tier.as_str().into(),
         time_scale: inner.config.time_scale,
         kvm: inner.config.kvm,
+        host_os: inner.config.host_os.as_str().into(),
         pid: inner.state_dir.as_ref().map(|_| std::process::id()),
         ssh_user: "root".into(),
         ssh_private_key_path: inner

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 
 use super::talos::{NodeBoot, TalosFleet, TalosTiming};
-use super::{GuestBoot, GuestLauncher, Lab, LabConfig, LabError};
+use super::{GuestBoot, GuestLauncher, HostOs, Lab, LabConfig, LabError};
 
 /// The guest launcher that boots emulated Talos nodes.
 pub struct TalosGuests {
@@ -92,9 +92,41 @@ impl TalosLab {
             base: base.clone(),
             addresses: Mutex::new(HashMap::new()),
         });
+        let host_os = config.host_os;
         let lab = Lab::start_with(config, guests.clone()).await?;
         let _ = base.set(lab.base());
-        Ok(TalosLab { lab, guests })
+        let tl = TalosLab { lab, guests };
+        if host_os == HostOs::Talos {
+            if let Err(e) = tl.boot_hosts().await {
+                let _ = tl.stop().await;
+                return Err(e);
+            }
+        }
+        Ok(tl)
+    }
+
+    /// Powers on Talos on every Ampere host with no machine config: it waits in maintenance
+    /// mode, as Talos on an OCI instance without user data does. Talos runs on the host
+    /// itself here, so without nested virtualisation, never under TCG.
+    async fn boot_hosts(&self) -> Result<(), LabError> {
+        for h in self.lab.state().hosts.iter().filter(|h| h.role == "talos") {
+            let address: Ipv4Addr = h
+                .address
+                .parse()
+                .map_err(|_| LabError::Config(format!("host address {}", h.address)))?;
+            let boot = NodeBoot {
+                address,
+                hostname: h.name.clone(),
+                user_data: String::new(),
+                network_config: String::new(),
+            };
+            self.guests
+                .fleet
+                .boot_vm(boot, false)
+                .await
+                .map_err(|e| LabError::Config(format!("Talos on {}: {e}", h.name)))?;
+        }
+        Ok(())
     }
 
     /// Stops the guests, then the hosts; nothing is left listening.

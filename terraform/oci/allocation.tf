@@ -69,6 +69,8 @@ locals {
     var.tier, local.a1_instances, local.a1_ocpus, local.limits["block_storage_gb"], local.max_nodes,
   )
   layout_checked = local.layout_fits ? true : tobool(local.layout_problem)
+  # Talos comes only from its own image: OCI has no Talos platform image.
+  node_os_checked = var.node_os == "talos" && var.node_image_id == null ? tobool("node_os = \"talos\" needs node_image_id: import Talos's oracle-arm64 image as a custom image (https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/cloud-platforms/oracle) and give its OCID.") : true
 
   # Any spend at all is a failure of this project: alert at the first cent.
   budget_alert_usd = 0.01

@@ -51,7 +51,7 @@ resource "freetier_ssh_host_key" "host" {
 
 resource "oci_core_instance" "node" {
   # layout_checked is true or stops the plan, naming node_count (allocation.tf).
-  for_each = local.layout_checked ? local.nodes : {}
+  for_each = local.layout_checked && local.node_os_checked ? local.nodes : {}
 
   availability_domain = local.node_ad
   compartment_id      = local.compartment_id
@@ -78,16 +78,19 @@ resource "oci_core_instance" "node" {
     hostname_label   = each.key
   }
 
-  metadata = {
-    ssh_authorized_keys = local.ssh_authorized_keys
-    user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
-      hostname         = each.key
-      auth_key         = var.tailscale_auth_key
-      vcn_cidr         = local.vcn_cidr
-      host_key_private = freetier_ssh_host_key.host[each.key].private_key_openssh
-      host_key_public  = freetier_ssh_host_key.host[each.key].public_key_openssh
-    }))
-  }
+  # Talos reads user data as its machine config; with none it waits in maintenance mode.
+  metadata = merge(
+    { ssh_authorized_keys = local.ssh_authorized_keys },
+    var.node_os == "talos" ? tomap({}) : tomap({
+      user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
+        hostname         = each.key
+        auth_key         = var.tailscale_auth_key
+        vcn_cidr         = local.vcn_cidr
+        host_key_private = freetier_ssh_host_key.host[each.key].private_key_openssh
+        host_key_public  = freetier_ssh_host_key.host[each.key].public_key_openssh
+      }))
+    }),
+  )
 
   preserve_boot_volume = false
 

@@ -9,6 +9,11 @@ output "tier" {
   value       = var.tier
 }
 
+output "node_os" {
+  description = "What the A1 nodes run: proxmox (for Layer 2) or talos (maintenance mode, for Layer 3's placement = \"instances\")."
+  value       = var.node_os
+}
+
 output "nodes" {
   description = "The Ampere A1 nodes, in order: name, private_ip, public_ip, tailscale_name, ssh_user, ssh_port, shape, ocpus, memory_gb, boot_gb, osd_gb (block storage the tier still allows for this node's Ceph OSDs), ssh_host_key (the host's SSH public key, to pin)."
   value = [

@@ -160,8 +160,19 @@ variable "image_operating_system_version" {
   }
 }
 
+variable "node_os" {
+  description = "What the A1 nodes run: \"proxmox\" (cloud-init prepares them for Proxmox VE, Layer 2) or \"talos\" (node_image_id is a Talos oracle-arm64 custom image, booted without user data so it waits in maintenance mode for Layer 3's placement = \"instances\"; see https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/cloud-platforms/oracle)."
+  type        = string
+  default     = "proxmox"
+
+  validation {
+    condition     = contains(["proxmox", "talos"], var.node_os)
+    error_message = "The node_os value must be \"proxmox\" or \"talos\"."
+  }
+}
+
 variable "node_image_id" {
-  description = "A custom image for the A1 nodes (for example a Debian image for Proxmox VE). Null means the platform image chosen by image_operating_system."
+  description = "A custom image for the A1 nodes (a Debian image for Proxmox VE, or the Talos oracle-arm64 image with node_os = \"talos\"). Null means the platform image chosen by image_operating_system."
   type        = string
   default     = null
 

@@ -1,3 +1,20 @@
+variable "placement" {
+  description = "Where Talos runs: \"proxmox\" (VMs on Layer 2's Proxmox VE cluster) or \"instances\" (on Layer 1's A1 hosts themselves, booted from a Talos image with node_os = \"talos\": no nested virtualisation, so no emulation slowdown)."
+  type        = string
+  default     = "proxmox"
+
+  validation {
+    condition     = contains(["proxmox", "instances"], var.placement)
+    error_message = "The placement must be \"proxmox\" or \"instances\"."
+  }
+}
+
+variable "oci_state_path" {
+  description = "Path of Layer 1's state file (terraform/oci/terraform.tfstate), read with placement = \"instances\"."
+  type        = string
+  default     = "../oci/terraform.tfstate"
+}
+
 variable "proxmox_state_path" {
   description = "Path of Layer 2's state file (terraform/proxmox/terraform.tfstate). Use a remote backend instead by editing main.tf's terraform_remote_state."
   type        = string
@@ -16,8 +33,9 @@ variable "cluster_name" {
 }
 
 variable "image_url" {
-  description = "The Talos nocloud disk image for arm64 (.qcow2 or .raw: the Proxmox API cannot unpack .xz), e.g. from https://factory.talos.dev."
+  description = "The Talos nocloud disk image for arm64 (.qcow2 or .raw: the Proxmox API cannot unpack .xz), e.g. from https://factory.talos.dev. Needed with placement = \"proxmox\"."
   type        = string
+  default     = null
 }
 
 variable "node_cidr" {
