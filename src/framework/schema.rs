@@ -396,6 +396,108 @@ impl Block {
     }
 }
 
+/// A value read through its block's schema, for logs and debugging: sensitive attributes show
+/// as `(sensitive)`, everything else in full. Made by [`Block::show`].
+pub struct Shown<'a> {
+    block: &'a Block,
+    value: &'a Value,
+}
+
+impl Block {
+    /// Shows `value`, an object of this block, with its sensitive attributes hidden.
+    pub fn show<'a>(&'a self, value: &'a Value) -> Shown<'a> {
+        Shown { block: self, value }
+    }
+}
+
+impl std::fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        show_block(self.block, self.value, f)
+    }
+}
+
+fn show_block(block: &Block, v: &Value, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let Value::Object(attrs) = v else {
+        return show_plain(v, f);
+    };
+    f.write_str("{")?;
+    for (i, (name, value)) in attrs.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{name}: ")?;
+        if let Some(a) = block.attributes.iter().find(|a| &a.name == name) {
+            if a.sensitive && !value.is_null() {
+                f.write_str("(sensitive)")?;
+            } else {
+                show_plain(value, f)?;
+            }
+        } else if let Some(nb) = block.blocks.iter().find(|b| &b.type_name == name) {
+            match value {
+                Value::List(items) | Value::Set(items) => {
+                    f.write_str("[")?;
+                    for (j, item) in items.iter().enumerate() {
+                        if j > 0 {
+                            f.write_str(", ")?;
+                        }
+                        show_block(&nb.block, item, f)?;
+                    }
+                    f.write_str("]")?;
+                }
+                Value::Map(m) => {
+                    f.write_str("{")?;
+                    for (j, (k, item)) in m.iter().enumerate() {
+                        if j > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{k:?}: ")?;
+                        show_block(&nb.block, item, f)?;
+                    }
+                    f.write_str("}")?;
+                }
+                other => show_block(&nb.block, other, f)?,
+            }
+        } else {
+            // Not in the schema: nothing says it is safe to show.
+            write!(f, "{value:?}")?;
+        }
+    }
+    f.write_str("}")
+}
+
+/// A value with no sensitive part, in full.
+fn show_plain(v: &Value, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let seq = |items: &[Value], f: &mut std::fmt::Formatter<'_>| {
+        f.write_str("[")?;
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            show_plain(item, f)?;
+        }
+        f.write_str("]")
+    };
+    match v {
+        Value::Null => f.write_str("null"),
+        Value::Unknown => f.write_str("(known after apply)"),
+        Value::Bool(b) => write!(f, "{b}"),
+        Value::Number(n) => write!(f, "{n}"),
+        Value::String(s) => write!(f, "{s:?}"),
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => seq(items, f),
+        Value::Map(m) | Value::Object(m) => {
+            f.write_str("{")?;
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{k}: ")?;
+                show_plain(item, f)?;
+            }
+            f.write_str("}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +656,36 @@ mod tests {
                 .iter()
                 .any(|p| p == "undescribed: has no description"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_value_in_debug_output_shows_no_string_and_through_its_schema_no_secret() {
+        let block = Block::new("a key")
+            .attribute(Attribute::string("comment").optional())
+            .attribute(Attribute::string("private_key").computed().sensitive())
+            .nested(
+                "login",
+                Nesting::List,
+                Block::new("").attribute(Attribute::string("password").optional().sensitive()),
+            );
+        let v = Value::object([
+            ("comment", Value::from("build host")),
+            ("private_key", Value::from("AGE-SECRET-KEY-1QQQQ")),
+            (
+                "login",
+                Value::List(vec![Value::object([("password", Value::from("hunter2"))])]),
+            ),
+        ]);
+        let debug = format!("{v:?}");
+        for secret in ["build host", "AGE-SECRET-KEY-1QQQQ", "hunter2"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("String(<20 bytes>)"), "{debug}");
+        let shown = format!("{:?}", block.show(&v));
+        assert_eq!(
+            shown,
+            "{comment: \"build host\", login: [{password: (sensitive)}], private_key: (sensitive)}"
         );
     }
 }

@@ -437,6 +437,12 @@ impl Server {
         );
         out.requires_replace.sort_by_key(|p| p.to_string());
         out.requires_replace.dedup();
+        // Sensitive attributes are hidden: TF_LOG=trace shows the plan and no secret.
+        tracing::trace!(
+            resource = type_name,
+            planned = ?block.show(&out.planned),
+            "planned"
+        );
         Ok(out)
     }
 

@@ -4,13 +4,18 @@
 //! Lists, sets and tuples stay distinct variants so a value can be checked against its type.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use super::number::Number;
 use super::path::{AttributePath, PathStep};
 use super::types::Type;
 
 /// A cty value.
-#[derive(Debug, Clone, Default)]
+///
+/// Its `Debug` output never shows a string's contents, only its length: a value carries no
+/// schema, so it cannot tell a name from a private key. [`super::schema::Block::show`] shows a
+/// value with only its sensitive attributes hidden.
+#[derive(Clone, Default)]
 pub enum Value {
     /// Known to be absent.
     #[default]
@@ -34,6 +39,23 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
     /// An object (also a block).
     Object(BTreeMap<String, Value>),
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Unknown => f.write_str("Unknown"),
+            Value::Bool(b) => write!(f, "Bool({b})"),
+            Value::Number(n) => write!(f, "Number({n})"),
+            Value::String(s) => write!(f, "String(<{} bytes>)", s.len()),
+            Value::List(items) => f.debug_tuple("List").field(items).finish(),
+            Value::Set(items) => f.debug_tuple("Set").field(items).finish(),
+            Value::Tuple(items) => f.debug_tuple("Tuple").field(items).finish(),
+            Value::Map(m) => f.debug_tuple("Map").field(m).finish(),
+            Value::Object(m) => f.debug_tuple("Object").field(m).finish(),
+        }
+    }
 }
 
 impl PartialEq for Value {
