@@ -137,6 +137,14 @@ impl Faults {
     }
 }
 
+impl super::TalosFleet {
+    /// How many calls of `op` have started since the faults were last cleared, answered or
+    /// not: a test sees a held call this way before it has finished.
+    pub fn calls(&self, op: &str) -> u64 {
+        lock(&self.inner.faults.calls).get(op).copied().unwrap_or(0)
+    }
+}
+
 /// A uniform number in [0, 1).
 fn random_unit() -> f64 {
     let mut b = [0u8; 8];
