@@ -127,6 +127,13 @@ macro_rules! age_key {
     };
 }
 
+/// A Talos secrets bundle resource to import into.
+macro_rules! talos_secrets {
+    () => {
+        "resource \"freetier_talos_secrets\" \"CASE\" {\n}\n"
+    };
+}
+
 /// One data source `freetier_allocation` with `$body` inside.
 macro_rules! alloc {
     ($body:expr) => {
@@ -1778,6 +1785,93 @@ resource "freetier_ssh_host_key" "CASE" {
         r#"algorithm = "rsa""#,
         UNSUPPORTED,
     ),
+    // ---- resource "freetier_talos_secrets".
+    v(
+        "talos_secrets_keepers_string",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  keepers = "rotation-1"
+}
+"#,
+        r#"keepers = "rotation-1""#,
+        WRONG_TYPE,
+    ),
+    v(
+        "talos_secrets_keepers_list",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  keepers = ["1"]
+}
+"#,
+        r#"keepers = ["1"]"#,
+        WRONG_TYPE,
+    ),
+    v(
+        "talos_secrets_keepers_nested",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  keepers = { rotation = { n = 1 } }
+}
+"#,
+        "keepers = {",
+        WRONG_TYPE,
+    ),
+    v(
+        "talos_secrets_keepers_as_block",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  keepers {
+    rotation = "1"
+  }
+}
+"#,
+        "keepers {",
+        &["Unsupported block type"],
+    ),
+    v(
+        "talos_secrets_keeper_null",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  keepers = { rotation = null }
+}
+"#,
+        "keepers = { rotation = null }",
+        &[
+            "Invalid Keeper",
+            "keepers[\"rotation\"] is null",
+            "give it a string",
+        ],
+    ),
+    v(
+        "talos_secrets_machine_secrets_set",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  machine_secrets = "cluster: {}"
+}
+"#,
+        "machine_secrets =",
+        READ_ONLY,
+    ),
+    v(
+        "talos_secrets_id_set",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  id = "0123456789abcdef"
+}
+"#,
+        r#"id = "0123456789abcdef""#,
+        READ_ONLY,
+    ),
+    v(
+        "talos_secrets_unknown_argument",
+        r#"
+resource "freetier_talos_secrets" "CASE" {
+  talos_version = "v1.13.9"
+}
+"#,
+        r#"talos_version = "v1.13.9""#,
+        UNSUPPORTED,
+    ),
     // ---- resource "freetier_talos_cluster".
     v(
         "talos_name_upper_case",
@@ -2009,6 +2103,42 @@ resource "freetier_talos_cluster" "CASE" {
         "env:SOPS_AGE_KEY?rotation=%zz",
         age_key!(),
         &["Cannot Import Age Key", "two hex digits"],
+        &[]
+    ),
+    import!(
+        "import_talos_secrets_key_in_id",
+        "freetier_talos_secrets.CASE",
+        "-----BEGIN ED25519 PRIVATE KEY-----MC4CAQAwBQYDK2VwBCIEIPrivateBytes",
+        talos_secrets!(),
+        &[
+            "Invalid Import ID",
+            "holds key material",
+            "give the path of the secrets file"
+        ],
+        &["MC4CAQAwBQYDK2VwBCIEIPrivateBytes"]
+    ),
+    import!(
+        "import_talos_secrets_missing_file",
+        "freetier_talos_secrets.CASE",
+        "/nonexistent/freetier/secrets.yaml",
+        talos_secrets!(),
+        &[
+            "Cannot Import Talos Secrets",
+            "cannot read /nonexistent/freetier/secrets.yaml",
+            "the path of a talosctl secrets file"
+        ],
+        &[]
+    ),
+    import!(
+        "import_talos_secrets_not_a_bundle",
+        "freetier_talos_secrets.CASE",
+        "/dev/null",
+        talos_secrets!(),
+        &[
+            "Cannot Import Talos Secrets",
+            "/dev/null is not a talosctl secrets bundle",
+            "talosctl gen secrets"
+        ],
         &[]
     ),
     import!(

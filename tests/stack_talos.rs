@@ -1,7 +1,8 @@
 //! Acceptance: Layer 3 (`terraform/talos`, unchanged) creates a Talos Kubernetes cluster in VMs
 //! on the Proxmox VE cluster Layer 2 formed on the lab, on every real Terraform core: apply,
 //! an empty plan, the kubeconfig output used by the real `kubectl`, a VM deleted behind
-//! Terraform's back shown as drift and healed, then destroy; and the SOPS path: a secret
+//! Terraform's back shown as drift and healed, import from the secrets bundle, then destroy;
+//! the same with Talos straight on the hosts (`placement = "instances"`); and the SOPS path: a secret
 //! encrypted with the real `sops` to the layer's age recipient decrypts with the key the
 //! cluster's `sops-age` Secret holds.
 
@@ -328,6 +329,41 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
                 core.name,
                 heal.text(),
                 after.text()
+            ));
+        }
+        // Import: the state loses the cluster; its secrets bundle brings it back, and the next
+        // apply adopts the same VMs.
+        let before = l3.run(&["output", "-json", "nodes"]).stdout;
+        let secrets = l3
+            .resource_values("freetier_talos_cluster.this")
+            .and_then(|v| v["machine_secrets"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let file = l3.path().join("secrets.yaml");
+        std::fs::write(&file, &secrets).unwrap();
+        let rm = l3.run(&["state", "rm", "-no-color", "freetier_talos_cluster.this"]);
+        let import = l3.run(&[
+            "import",
+            "-no-color",
+            "-input=false",
+            "freetier_talos_cluster.this",
+            &format!("freetier={}", file.display()),
+        ]);
+        let adopt = l3.apply();
+        let after = l3.plan();
+        let nodes_after = l3.run(&["output", "-json", "nodes"]).stdout;
+        if rm.code != 0 || import.code != 0 || adopt.code != 0 || after.code != 0 {
+            failures.push(format!(
+                "[{}] import and adopt: {}\n{}\n{}\n{}",
+                core.name,
+                rm.text(),
+                import.text(),
+                adopt.text(),
+                after.text()
+            ));
+        } else if nodes_after != before {
+            failures.push(format!(
+                "[{}] adopting changed the VMs: {before} became {nodes_after}",
+                core.name
             ));
         }
         let destroy = l3.destroy();

@@ -2,7 +2,8 @@
 //! cluster on the lab: a Bootstrap refused while the node is not ready, a dropped Kubeconfig
 //! stream, and a provider killed mid-create. Each ends with a re-apply that converges with no
 //! second VM, and a state that keeps what was made. Then a cluster dropped from state is
-//! imported from its secrets bundle and adopted: no new VM, no second Bootstrap.
+//! imported from its secrets bundle; a destroy before it is applied again refuses, saying why
+//! and what to do; and the apply adopts it: no new VM, no second Bootstrap.
 //!
 //! One core (the newest found) and a lab at `time_scale` 0 keep the file fast; one scenario
 //! runs at a time, so the kill finds only its own provider.
@@ -43,14 +44,6 @@ impl Stack {
     fn lab(&self) -> &Lab {
         &self.talos.lab
     }
-}
-
-/// The newest core found: one is enough to show the provider's own behaviour.
-fn newest_core() -> Core {
-    cores()
-        .into_iter()
-        .max_by_key(|c| c.version)
-        .expect("a core")
 }
 
 /// A layer's `.tf` files, as a user has them.
@@ -179,47 +172,6 @@ fn assert_converged_with_one_vm_each(rt: &tokio::runtime::Runtime, s: &Stack, ag
     let on_hosts = cluster_vms(rt, s.lab());
     assert_eq!(on_hosts.len(), hosts, "qm list: {on_hosts:?}");
     assert_eq!(state_vms(&s.l3), on_hosts, "the state keeps what was made");
-}
-
-/// Which processes are the provider Terraform started for `wd` (its executable lies under the
-/// work dir, or it runs in it); sends each `signal`. How many got it.
-fn signal_provider(wd: &Workdir, signal: &str) -> usize {
-    let mark = wd.path().display().to_string();
-    let mut sent = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        let exe = exe.display().to_string();
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        let cwd = cwd.display().to_string();
-        if exe.contains("terraform-provider-freetier") && (exe.contains(&mark) || cwd == mark) {
-            let _ = std::process::Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status();
-            sent += 1;
-        }
-    }
-    sent
-}
-
-/// Applies in the background and SIGKILLs the provider once the lab holds a call (a `hang`
-/// fault). Returns how many processes were killed and the apply. When none was, the hang is
-/// released so the test cannot hang.
-fn apply_and_kill_while_held(lab: &Lab, wd: &Workdir) -> (usize, Run) {
-    std::thread::scope(|s| {
-        let apply = s.spawn(|| wd.apply());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while lab.held_calls() == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let killed = signal_provider(wd, "-KILL");
-        if killed == 0 {
-            lab.release_hangs();
-        }
-        (killed, apply.join().unwrap())
-    })
 }
 
 fn report(fault: &str, first: &Run, again: &Run, lab: &Lab) {
@@ -359,7 +311,7 @@ fn a_provider_killed_after_the_vms_booted_resumes_with_the_secrets_the_state_kep
 }
 
 #[test]
-fn a_cluster_imported_from_its_secrets_is_adopted_without_a_new_vm_or_a_second_bootstrap() {
+fn an_imported_cluster_refuses_a_blind_destroy_and_is_adopted_without_a_new_vm_or_bootstrap() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let s = stack(&rt, &newest_core());
@@ -384,6 +336,32 @@ fn a_cluster_imported_from_its_secrets_is_adopted_without_a_new_vm_or_a_second_b
         &format!("freetier={}", file.display()),
     ]);
     assert_eq!(import.code, 0, "{}", import.text());
+    // A destroy before the adopting apply cannot know where the VMs run: it says so, and
+    // what to do, and keeps the cluster in state and its VMs running.
+    let early = s.l3.destroy();
+    assert_ne!(early.code, 0, "nothing to destroy by: {}", early.text());
+    for says in [
+        "Imported Cluster Not Applied Yet",
+        "not where its VMs run",
+        "terraform apply once",
+        "terraform state rm",
+    ] {
+        assert!(early.text().contains(says), "{says:?} in: {}", early.text());
+    }
+    assert!(
+        !early.text().contains("panic"),
+        "no crash: {}",
+        early.text()
+    );
+    assert!(
+        s.l3.resource_values(CLUSTER).is_some(),
+        "the imported cluster stays in state"
+    );
+    assert_eq!(
+        cluster_vms(&rt, s.lab()).len(),
+        made.len(),
+        "the VMs still run"
+    );
     let adopt = s.l3.apply();
     eprintln!(
         "import: import exit {}, adopting apply exit {}, VM creates {}, Bootstraps {}",

@@ -498,3 +498,69 @@ async fn faults_injected_by_apid_are_transient() {
         .expect("the next call answers");
     cp.fleet.stop_all().await;
 }
+
+/// Scaling down as Talos documents it, through the clients: a control plane leaves etcd
+/// (`EtcdLeaveCluster`) and the others stop listing it; a member whose node is gone is removed
+/// by its ID through another control plane, and one etcd does not know is NotFound; once the
+/// node is off, its Node object is deleted, and a second delete finds nothing (not an error).
+#[tokio::test]
+async fn a_control_plane_leaves_etcd_and_its_node_object_is_deleted() {
+    let cp = ControlPlane::boot(|y| y).await;
+    let kube = cp.bootstrapped().await;
+    let ip1 = cp.node.address();
+    let (cp2, ()) = boot(&cp.fleet, |ip| {
+        (
+            cp.config.replace(&format!("{ip1}/8"), &format!("{ip}/8")),
+            (),
+        )
+    })
+    .await;
+    let talos = cp.client();
+    until("cp2 joined etcd", || async {
+        let list = talos.etcd_member_list(&call()).await.ok()?;
+        (list.len() == 2).then_some(())
+    })
+    .await;
+    let cp2_name = cp2.hostname();
+    until("cp2 registered", || async {
+        let nodes = kube.nodes(&call()).await.ok()?;
+        nodes.iter().any(|n| n.name == cp2_name).then_some(())
+    })
+    .await;
+
+    let on_cp2 = Client::new(&cp2.address().to_string(), &cp.context.credentials).expect("client");
+    on_cp2.etcd_leave_cluster(&call()).await.expect("leave");
+    let names: Vec<String> = talos
+        .etcd_member_list(&call())
+        .await
+        .expect("members")
+        .into_iter()
+        .map(|m| m.hostname)
+        .collect();
+    assert_eq!(names, [cp.node.hostname()], "cp2 is no member any more");
+
+    let e = talos
+        .etcd_remove_member_by_id(0x1234, &call())
+        .await
+        .expect_err("no such member");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(
+        e.to_string().contains("etcdserver: member not found"),
+        "{e}"
+    );
+
+    cp.fleet.halt(cp2.address()).expect("halt");
+    let e = on_cp2
+        .etcd_leave_cluster(&call())
+        .await
+        .expect_err("a node that is off");
+    assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
+    assert!(kube.delete_node(&cp2_name, &call()).await.expect("delete"));
+    assert!(
+        !kube.delete_node(&cp2_name, &call()).await.expect("again"),
+        "a Node already gone is no error"
+    );
+    let nodes = kube.nodes(&call()).await.expect("nodes");
+    assert!(!nodes.iter().any(|n| n.name == cp2_name), "{nodes:?}");
+    cp.fleet.stop_all().await;
+}

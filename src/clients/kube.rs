@@ -1,7 +1,7 @@
 //! The Kubernetes API client: reqwest over rustls (aws-lc-rs), configured from a kubeconfig,
 //! with the few typed reads the platform layers wait on: the API's version, the nodes and
 //! their Ready condition, and whether a namespace or a Deployment (Flux's controllers in
-//! `flux-system`) exists.
+//! `flux-system`) exists; and one write, deleting the Node object of a node taken out.
 //!
 //! - Credentials come from the kubeconfig's current context: `server`,
 //!   `certificate-authority-data`, `client-certificate-data` and `client-key-data`
@@ -621,6 +621,15 @@ impl Client {
         }))
     }
 
+    /// `DELETE /api/v1/nodes/{name}`: removes a Node object, as `kubectl delete node` does.
+    /// `false` when there was none (404 counts as done).
+    pub async fn delete_node(&self, name: &str, call: &Call) -> Result<bool, Error> {
+        let path = format!("/api/v1/nodes/{}", seg(name));
+        let deleted: Option<serde_json::Value> =
+            optional(self.send(reqwest::Method::DELETE, &path, call).await)?;
+        Ok(deleted.is_some())
+    }
+
     /// One `GET`, bounded by the call's timeout and stopped by its token; the body decoded
     /// as `T`.
     async fn get<T: serde::de::DeserializeOwned>(
@@ -628,11 +637,22 @@ impl Client {
         path: &str,
         call: &Call,
     ) -> Result<T, Error> {
-        let what = format!("GET {path}");
+        self.send(reqwest::Method::GET, path, call).await
+    }
+
+    /// One request without a body, bounded by the call's timeout and stopped by its token;
+    /// the answer decoded as `T`.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        call: &Call,
+    ) -> Result<T, Error> {
+        let what = format!("{method} {path}");
         let url = format!("{}{path}", self.server);
         let req = self
             .http
-            .get(&url)
+            .request(method, &url)
             .header(reqwest::header::ACCEPT, "application/json");
         tracing::debug!(call = %what, "kubernetes api call");
         let exchange = async {

@@ -476,3 +476,53 @@ pub fn ssh_on(
             .expect("exec")
     })
 }
+
+/// The newest core found: one is enough to show the provider's own behaviour where a test is
+/// slow (the lab stack tests).
+pub fn newest_core() -> Core {
+    cores()
+        .into_iter()
+        .max_by_key(|c| c.version)
+        .expect("a core")
+}
+
+/// Sends `signal` to each provider process Terraform started for `wd` (its executable lies
+/// under the work dir, or it runs in it). How many got it.
+pub fn signal_provider(wd: &Workdir, signal: &str) -> usize {
+    let mark = wd.path().display().to_string();
+    let mut sent = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let exe = exe.display().to_string();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        let cwd = cwd.display().to_string();
+        if exe.contains("terraform-provider-freetier") && (exe.contains(&mark) || cwd == mark) {
+            let _ = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// Applies in the background and SIGKILLs the provider once the lab holds a call (a `hang`
+/// fault). Returns how many processes were killed and the apply. When none was, the hang is
+/// released so the test cannot hang.
+pub fn apply_and_kill_while_held(lab: &freetier::lab::Lab, wd: &Workdir) -> (usize, Run) {
+    std::thread::scope(|s| {
+        let apply = s.spawn(|| wd.apply());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while lab.held_calls() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let killed = signal_provider(wd, "-KILL");
+        if killed == 0 {
+            lab.release_hangs();
+        }
+        (killed, apply.join().unwrap())
+    })
+}

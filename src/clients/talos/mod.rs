@@ -470,6 +470,48 @@ impl Client {
             .collect())
     }
 
+    /// `MachineService.EtcdLeaveCluster`: the node this call runs on takes its own member out
+    /// of etcd, stops etcd and empties its data directory, as `talosctl etcd leave` and
+    /// `talosctl reset` do. A node whose etcd does not run waits for it, so give a short
+    /// call: the answer is then [`crate::clients::ErrorKind::Transient`].
+    pub async fn etcd_leave_cluster(&self, call: &Call) -> Result<(), Error> {
+        let what = self.what("EtcdLeaveCluster");
+        let reply = self
+            .exchange(
+                &what,
+                call,
+                machine::EtcdLeaveClusterRequest {},
+                |mut c, req| async move {
+                    c.etcd_leave_cluster(req)
+                        .await
+                        .map(tonic::Response::into_inner)
+                },
+            )
+            .await?;
+        first(&what, reply.messages, |m| m.metadata.as_ref()).map(|_| ())
+    }
+
+    /// `MachineService.EtcdRemoveMemberByID`: removes member `id` (from
+    /// [`Client::etcd_member_list`]) through the node this call runs on; for a member whose
+    /// node is gone. A member etcd does not know is
+    /// [`crate::clients::ErrorKind::NotFound`].
+    pub async fn etcd_remove_member_by_id(&self, id: u64, call: &Call) -> Result<(), Error> {
+        let what = self.what("EtcdRemoveMemberByID");
+        let reply = self
+            .exchange(
+                &what,
+                call,
+                machine::EtcdRemoveMemberByIdRequest { member_id: id },
+                |mut c, req| async move {
+                    c.etcd_remove_member_by_id(req)
+                        .await
+                        .map(tonic::Response::into_inner)
+                },
+            )
+            .await?;
+        first(&what, reply.messages, |m| m.metadata.as_ref()).map(|_| ())
+    }
+
     /// `MachineService.Reboot` (default mode). The node drops its connections shortly after
     /// answering.
     pub async fn reboot(&self, call: &Call) -> Result<(), Error> {

@@ -1,7 +1,7 @@
 //! The Talos API types the client speaks: code generated from `proto/talos/` (a wire-identical
 //! subset of <https://github.com/siderolabs/talos/tree/main/api>) with client stubs, included
 //! here on its own so the client shares no module with the lab; plus the `EtcdMemberList`
-//! messages, which that subset leaves out, written by hand.
+//! messages, written by hand before that subset held them.
 #![allow(missing_docs, clippy::all)]
 
 /// `common` package: reply metadata and byte-stream chunks.
@@ -24,8 +24,7 @@ pub mod google {
 
 /// `rpc EtcdMemberList(EtcdMemberListRequest) returns (EtcdMemberListResponse)` of
 /// `machine.MachineService`. Names, field numbers and types are upstream's
-/// (<https://github.com/siderolabs/talos/blob/main/api/machine/machine.proto>); the generated
-/// code above lacks them because `proto/talos/` holds only what the lab serves.
+/// (<https://github.com/siderolabs/talos/blob/main/api/machine/machine.proto>).
 pub mod etcd {
     use super::common::Metadata;
 

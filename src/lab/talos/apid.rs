@@ -18,7 +18,8 @@
 //!   `internal/app/internal/machinehelper/machinehelper.go`.
 //! - `EtcdMemberList` (v1alpha1_server.go and `internal/pkg/etcd/etcd.go` at ad8823176):
 //!   control planes only; its etcd client waits for a member it can reach, so before etcd runs
-//!   the call ends at the caller's deadline (see `Apid::etcd_members`).
+//!   the call ends at the caller's deadline (see `Apid::etcd_members`). `EtcdLeaveCluster`
+//!   and `EtcdRemoveMemberByID` (same files): see `etcd.rs`.
 //! - apid's director: `node` metadata must be single-valued
 //!   (`internal/app/apid/pkg/director/director.go`); `nodes` metadata makes `Version` a
 //!   one-to-many call whose replies carry `metadata.hostname` (or the error) per target
@@ -47,7 +48,7 @@ use super::proto::storage::{
     self, storage_service_server::StorageService, storage_service_server::StorageServiceServer,
 };
 use super::timing::{pause, Step};
-use super::{accept, lock, Fleet, TalosRelease, TrackedExec};
+use super::{accept, etcd, lock, Fleet, TalosRelease, TrackedExec};
 
 /// Talos gRPC message size limit (`constants.GRPCMaxMessageSize`, 32 MiB).
 const MAX_MESSAGE: usize = 32 << 20;
@@ -177,6 +178,8 @@ fn allowed(method: &str) -> &'static [&'static str] {
         "machine.MachineService/ApplyConfiguration" => &["os:admin"],
         "machine.MachineService/Bootstrap" | "machine.MachineService/Kubeconfig" => &["os:admin"],
         "machine.MachineService/Reboot" => &["os:admin", "os:operator"],
+        "machine.MachineService/EtcdLeaveCluster"
+        | "machine.MachineService/EtcdRemoveMemberByID" => &["os:admin"],
         "machine.MachineService/EtcdMemberList" => {
             &["os:admin", "os:operator", "os:reader", "os:etcd:backup"]
         }
@@ -508,6 +511,37 @@ impl MachineService for Apid {
         let (node, _peer, started) = self.begin(M, &request).await?;
         let query_local = request.get_ref().query_local;
         let r = self.etcd_members(&node, query_local, deadline).await;
+        done(&self.fleet, M, &node, started, r).map(tonic::Response::new)
+    }
+
+    async fn etcd_leave_cluster(
+        &self,
+        request: tonic::Request<machine::EtcdLeaveClusterRequest>,
+    ) -> Result<tonic::Response<machine::EtcdLeaveClusterResponse>, Status> {
+        const M: &str = "machine.MachineService/EtcdLeaveCluster";
+        let deadline = grpc_deadline(&request, Instant::now());
+        let (node, _peer, started) = self.begin(M, &request).await?;
+        let r = etcd::leave(&self.fleet, &node, deadline).await.map(|()| {
+            machine::EtcdLeaveClusterResponse {
+                messages: vec![machine::EtcdLeaveCluster { metadata: None }],
+            }
+        });
+        done(&self.fleet, M, &node, started, r).map(tonic::Response::new)
+    }
+
+    async fn etcd_remove_member_by_id(
+        &self,
+        request: tonic::Request<machine::EtcdRemoveMemberByIdRequest>,
+    ) -> Result<tonic::Response<machine::EtcdRemoveMemberByIdResponse>, Status> {
+        const M: &str = "machine.MachineService/EtcdRemoveMemberByID";
+        let deadline = grpc_deadline(&request, Instant::now());
+        let (node, _peer, started) = self.begin(M, &request).await?;
+        let id = request.get_ref().member_id;
+        let r = etcd::remove_member(&self.fleet, &node, id, deadline)
+            .await
+            .map(|()| machine::EtcdRemoveMemberByIdResponse {
+                messages: vec![machine::EtcdRemoveMemberById { metadata: None }],
+            });
         done(&self.fleet, M, &node, started, r).map(tonic::Response::new)
     }
 
@@ -889,13 +923,7 @@ impl Apid {
         query_local: bool,
         deadline: Option<Instant>,
     ) -> Result<machine::EtcdMemberListResponse, Status> {
-        let endpoint = node
-            .config()
-            .filter(|c| c.machine_type == MachineType::ControlPlane)
-            .map(|c| c.endpoint.clone())
-            .ok_or_else(|| {
-                Status::unimplemented("member list is only available on control plane nodes")
-            })?;
+        let endpoint = etcd::control_plane_endpoint(node, "member list")?;
         loop {
             let reachable = if query_local {
                 node.etcd_serves(&endpoint)
@@ -920,20 +948,16 @@ impl Apid {
             };
             tokio::time::sleep(wait).await;
         }
-        let mut members: Vec<machine::EtcdMember> = self
-            .fleet
-            .nodes_snapshot()
-            .iter()
-            .filter_map(|n| n.etcd_member(&endpoint))
-            .map(|(id, hostname, ip)| machine::EtcdMember {
-                id,
-                hostname,
-                peer_urls: vec![format!("https://{ip}:2380")],
-                client_urls: vec![format!("https://{ip}:2379")],
+        let members: Vec<machine::EtcdMember> = etcd::members(&self.fleet, &endpoint)
+            .into_iter()
+            .map(|m| machine::EtcdMember {
+                id: m.id,
+                hostname: m.name,
+                peer_urls: vec![format!("https://{}:2380", m.ip)],
+                client_urls: vec![format!("https://{}:2379", m.ip)],
                 is_learner: false,
             })
             .collect();
-        members.sort_by_key(|m| m.id);
         Ok(machine::EtcdMemberListResponse {
             messages: vec![machine::EtcdMembers {
                 metadata: None,

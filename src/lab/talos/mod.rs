@@ -24,6 +24,7 @@ pub mod proto;
 
 mod apid;
 mod config;
+mod etcd;
 mod fault;
 mod kube;
 mod node;
@@ -559,7 +560,8 @@ impl TalosFleet {
 
     /// Adds a fault rule for an operation. Operation names: the gRPC methods
     /// (`machine.MachineService/Version`, `/ApplyConfiguration`, `/Bootstrap`, `/Kubeconfig`,
-    /// `/ServiceList`, `/Hostname`, `/Reboot`, `/EtcdMemberList`,
+    /// `/ServiceList`, `/Hostname`, `/Reboot`, `/EtcdMemberList`, `/EtcdLeaveCluster`,
+    /// `/EtcdRemoveMemberByID`,
     /// `storage.StorageService/Disks`), node steps (`node.boot`: apid never comes up; `node.services`: CRI never gets healthy, so
     /// Bootstrap stays unavailable; `node.timesync`: time never syncs this boot, so
     /// Bootstrap answers "time is not in sync yet"), and Kubernetes requests (`kube.get`, `kube.list`, `kube.create`,

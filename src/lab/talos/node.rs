@@ -58,6 +58,10 @@ pub(crate) struct NodeState {
     /// This node's etcd member ID, from its first etcd start on (etcd keeps it in its data
     /// directory, so reboots keep it too).
     pub etcd_member_id: Option<u64>,
+    /// Another member removed this one (`EtcdRemoveMemberByID`): its etcd stops, and does not
+    /// start again from the data it holds (etcd exits: "the member has been permanently
+    /// removed from the cluster", `etcd-io/etcd` `server/etcdserver/server.go`).
+    pub etcd_removed: bool,
     /// The kubelet runs since then.
     pub kubelet_since: Option<Instant>,
     /// TLS of the current apid.
@@ -110,6 +114,7 @@ impl Node {
                 etcd_data: false,
                 etcd_running: false,
                 etcd_member_id: None,
+                etcd_removed: false,
                 kubelet_since: None,
                 tls: None,
                 maintenance: true,
@@ -194,7 +199,7 @@ impl Node {
             .config
             .as_ref()
             .filter(|c| c.endpoint == endpoint && c.machine_type == MachineType::ControlPlane)?;
-        let id = st.etcd_member_id?;
+        let id = st.etcd_member_id.filter(|_| !st.etcd_removed)?;
         let name = config
             .hostname
             .clone()
@@ -386,9 +391,16 @@ impl Node {
         // Talos's etcd service retries its join for as long as the node runs
         // (https://github.com/siderolabs/talos/blob/main/internal/app/machined/pkg/system/services/etcd.go,
         // `argsForControlPlane` / `addMember`). Bootstrap, meanwhile, starts etcd on its own.
-        if lock(&self.st).etcd_data {
-            // Data from before this boot: etcd comes back with it.
-            self.start_etcd(fleet).await;
+        let (data, removed) = {
+            let st = lock(&self.st);
+            (st.etcd_data, st.etcd_removed)
+        };
+        if data {
+            // Data from before this boot: etcd comes back with it, unless the cluster removed
+            // this member meanwhile.
+            if !removed {
+                self.start_etcd(fleet).await;
+            }
             return;
         }
         loop {
@@ -449,6 +461,36 @@ impl Node {
         let me = self.clone();
         let f = fleet.clone();
         fleet.spawn_until(power, async move { me.start_etcd(&f).await });
+    }
+
+    /// `EtcdLeaveCluster` done (`internal/pkg/etcd/etcd.go` `LeaveCluster`): the member is out
+    /// of the cluster, the etcd service stopped and its data directory emptied. etcd stays
+    /// down until the next boot, which joins the cluster again as a new member.
+    pub(crate) fn leave_etcd(&self, fleet: &Arc<Fleet>) {
+        {
+            let mut st = lock(&self.st);
+            st.etcd_running = false;
+            st.etcd_data = false;
+            st.etcd_member_id = None;
+            st.etcd_removed = false;
+        }
+        self.refresh_cluster(fleet);
+    }
+
+    /// Another member removed this one (`EtcdRemoveMemberByID`): a running etcd here stops.
+    pub(crate) fn removed_from_etcd(&self, fleet: &Arc<Fleet>) {
+        {
+            let mut st = lock(&self.st);
+            st.etcd_removed = true;
+            st.etcd_running = false;
+        }
+        self.refresh_cluster(fleet);
+    }
+
+    /// This node's etcd member ID, while it is a member.
+    pub(crate) fn etcd_member_id(&self) -> Option<u64> {
+        let st = lock(&self.st);
+        st.etcd_member_id.filter(|_| !st.etcd_removed)
     }
 
     /// Installs a configuration applied in maintenance mode and reboots into it.

@@ -2004,6 +2004,26 @@ async fn etcd_members_raw(
     tls: rustls::ClientConfig,
     timeout: &str,
 ) -> (String, String) {
+    let msg = prost::Message::encode_to_vec(&machine::EtcdMemberListRequest { query_local: true });
+    unary_raw(
+        ip,
+        tls,
+        "/machine.MachineService/EtcdMemberList",
+        msg,
+        timeout,
+    )
+    .await
+}
+
+/// One unary call on a bare HTTP/2 stream, `grpc-timeout` its only deadline (see
+/// [`etcd_members_raw`]). Returns `grpc-status` and the decoded `grpc-message`.
+async fn unary_raw(
+    ip: Ipv4Addr,
+    tls: rustls::ClientConfig,
+    path: &str,
+    msg: Vec<u8>,
+    timeout: &str,
+) -> (String, String) {
     let tcp = tokio::net::TcpStream::connect((ip, APID_PORT))
         .await
         .expect("connect");
@@ -2018,18 +2038,15 @@ async fn etcd_members_raw(
     .await
     .expect("h2");
     let driver = tokio::spawn(conn);
-    let msg = prost::Message::encode_to_vec(&machine::EtcdMemberListRequest { query_local: true });
     let mut body = vec![0u8];
     body.extend((msg.len() as u32).to_be_bytes());
     body.extend(msg);
-    let req = http::Request::post(format!(
-        "https://{ip}:{APID_PORT}/machine.MachineService/EtcdMemberList"
-    ))
-    .header("content-type", "application/grpc")
-    .header("te", "trailers")
-    .header("grpc-timeout", timeout)
-    .body(Full::new(Bytes::from(body)))
-    .expect("req");
+    let req = http::Request::post(format!("https://{ip}:{APID_PORT}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", timeout)
+        .body(Full::new(Bytes::from(body)))
+        .expect("req");
     let resp = sender.send_request(req).await.expect("resp");
     let headers = resp.headers().clone();
     let trailers = resp
@@ -2197,6 +2214,257 @@ async fn etcd_member_list_is_not_served_in_v1_12_maintenance_mode() {
     assert_eq!(
         (err.code(), err.message()),
         (Code::Unimplemented, "method EtcdMemberList not implemented")
+    );
+    f.stop_all().await;
+}
+
+/// `EtcdLeaveCluster` through the generated client.
+async fn etcd_leave(
+    ch: &tonic::transport::Channel,
+) -> Result<machine::EtcdLeaveClusterResponse, tonic::Status> {
+    let mut c = machine::machine_service_client::MachineServiceClient::new(ch.clone());
+    c.etcd_leave_cluster(machine::EtcdLeaveClusterRequest {})
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// `EtcdRemoveMemberByID` through the generated client.
+async fn etcd_remove(
+    ch: &tonic::transport::Channel,
+    member_id: u64,
+) -> Result<machine::EtcdRemoveMemberByIdResponse, tonic::Status> {
+    let mut c = machine::machine_service_client::MachineServiceClient::new(ch.clone());
+    c.etcd_remove_member_by_id(machine::EtcdRemoveMemberByIdRequest { member_id })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The (ID, name) of each etcd member, as `ch`'s node lists them.
+async fn member_names(ch: &tonic::transport::Channel) -> Vec<(u64, String)> {
+    etcd_members(ch, false, Some(Duration::from_secs(2)))
+        .await
+        .expect("members")
+        .messages[0]
+        .members
+        .iter()
+        .map(|m| (m.id, m.hostname.clone()))
+        .collect()
+}
+
+/// A bootstrapped control plane and `joining` more that joined its etcd: the fleet, each
+/// node's address, hostname and admin channel, the admin credentials and the cluster's
+/// machine configuration.
+async fn etcd_cluster(
+    joining: usize,
+) -> (
+    TalosFleet,
+    Vec<(Ipv4Addr, String, tonic::transport::Channel)>,
+    AdminCredentials,
+    String,
+) {
+    let f = fleet(TalosRelease::V1_13);
+    let ip = fresh_ip();
+    let (yaml, creds) = fixtures::controlplane_config("lab", &format!("https://{ip}:6443"), ip);
+    let cp = f.boot(boot(ip, &yaml)).await.expect("boot");
+    cp.wait_apid(WAIT).await.expect("apid");
+    let ch = channel(ip, admin_tls(&creds)).await;
+    eventually("bootstrap accepted", || async {
+        bootstrap(&ch).await.ok().map(|_| json!(null))
+    })
+    .await;
+    let mut nodes = vec![(ip, cp.hostname(), ch)];
+    for _ in 0..joining {
+        let ipn = fresh_ip();
+        let yn = yaml.replace(&format!("{ip}/8"), &format!("{ipn}/8"));
+        let n = f.boot(boot(ipn, &yn)).await.expect("boot");
+        n.wait_apid(WAIT).await.expect("apid");
+        nodes.push((ipn, n.hostname(), channel(ipn, admin_tls(&creds)).await));
+    }
+    let want = nodes.len();
+    let first = nodes[0].2.clone();
+    eventually("every member joined", || async {
+        (member_names(&first).await.len() == want).then_some(json!(null))
+    })
+    .await;
+    (f, nodes, creds, yaml)
+}
+
+/// v1alpha1_server.go `EtcdLeaveCluster` and `internal/pkg/etcd/etcd.go` `LeaveCluster`
+/// (siderolabs/talos ad8823176): the node the call runs on removes its own member, stops etcd
+/// and empties its data directory; the other members stop listing it. A node whose etcd no
+/// longer runs has no local member to remove (`GetLocalMemberID` waits for one), so a second
+/// leave ends at the caller's deadline with "failed to leave cluster: failed to get local etcd
+/// member ID: context deadline exceeded". Only control planes answer (`Unimplemented "etcd
+/// leave is only available on control plane nodes"`), and only to `os:admin` (machined.go's
+/// role table). After the node is powered off, `kubectl delete node` removes its Node object
+/// for good: a kubelet that no longer runs registers nothing.
+#[tokio::test]
+async fn a_control_plane_leaves_etcd_and_its_node_object_can_be_deleted() {
+    let (f, nodes, creds, yaml) = etcd_cluster(1).await;
+    let (_, cp1_name, cp1) = &nodes[0];
+    let (ip2, cp2_name, cp2) = &nodes[1];
+    let archive = kubeconfig_bytes(cp1).await.expect("kubeconfig");
+    let (kube, _) = kube_from_kubeconfig(&untar_kubeconfig(&archive)[0].2);
+    registered_node(&kube, cp2_name).await;
+
+    let left = etcd_leave(cp2).await.expect("leave");
+    assert_eq!(left.messages.len(), 1, "{left:?}");
+    assert_eq!(left.messages[0].metadata, None);
+    let names: Vec<String> = member_names(cp1).await.into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        names,
+        vec![cp1_name.clone()],
+        "the others no longer list it"
+    );
+    let services = unary::<(), machine::ServiceListResponse>(
+        cp2,
+        "/machine.MachineService/ServiceList",
+        (),
+        None,
+    )
+    .await
+    .expect("services");
+    let etcd = services.messages[0]
+        .services
+        .iter()
+        .find(|s| s.id == "etcd")
+        .expect("etcd service");
+    assert_ne!(
+        etcd.state, "Running",
+        "etcd is stopped on the node that left"
+    );
+    let again = unary_raw(
+        *ip2,
+        admin_tls(&creds),
+        "/machine.MachineService/EtcdLeaveCluster",
+        Vec::new(),
+        "300m",
+    )
+    .await;
+    assert_eq!(
+        again,
+        (
+            "4".to_string(),
+            "failed to leave cluster: failed to get local etcd member ID: context deadline exceeded"
+                .to_string()
+        ),
+        "DeadlineExceeded: no local member to remove"
+    );
+    let (code, _) = kube.call("GET", "/version", None, None).await;
+    assert_eq!(
+        code, 200,
+        "the Kubernetes API serves on from the member left"
+    );
+
+    // Powered off, then deleted: the Node object is gone and stays gone.
+    f.halt(*ip2).expect("halt");
+    let path = format!("/api/v1/nodes/{cp2_name}");
+    let (code, status) = kube.call("DELETE", &path, None, None).await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["status"], "Success");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (code, _) = kube.call("GET", &path, None, None).await;
+    assert_eq!(code, 404, "a stopped kubelet registers nothing");
+    let (code, status) = kube.call("DELETE", &path, None, None).await;
+    assert_eq!((code, status["reason"].as_str()), (404, Some("NotFound")));
+
+    // A worker, and a node in maintenance mode (reader role only).
+    let wip = fresh_ip();
+    let worker = f
+        .boot(boot(wip, &fixtures::worker_config(&yaml, wip)))
+        .await
+        .expect("worker");
+    worker.wait_apid(WAIT).await.expect("worker apid");
+    let err = etcd_leave(&channel(wip, admin_tls(&creds)).await)
+        .await
+        .expect_err("worker");
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Code::Unimplemented,
+            "etcd leave is only available on control plane nodes"
+        )
+    );
+    let mip = fresh_ip();
+    let maint = f.boot(boot(mip, "")).await.expect("maintenance");
+    maint.wait_apid(WAIT).await.expect("maintenance apid");
+    let err = etcd_leave(&channel(mip, insecure_tls()).await)
+        .await
+        .expect_err("maintenance");
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::PermissionDenied, "not authorized")
+    );
+    f.stop_all().await;
+}
+
+/// v1alpha1_server.go `EtcdRemoveMemberByID` (siderolabs/talos ad8823176), "to remove members
+/// which don't have an associated Talos node anymore": a member whose node is down is removed
+/// through any other control plane; etcd keeps listing it until then. A member etcd does not
+/// know is `NotFound "failed to remove member <id>: etcdserver: member not found"`. etcd
+/// refuses to remove a running member when the members still up, less it, would lose quorum
+/// (`mayRemoveMember`: "etcdserver: unhealthy cluster"), and answers nothing without a leader
+/// ("etcdserver: no leader"); Talos wraps both as `failed to remove member: ...`, which
+/// grpc-go sends as `Unknown`.
+#[tokio::test]
+async fn a_member_whose_node_is_gone_is_removed_by_id_through_another() {
+    let (f, nodes, _creds, _yaml) = etcd_cluster(2).await;
+    let (_, cp1_name, cp1) = &nodes[0];
+    let (ip2, cp2_name, _) = &nodes[1];
+    let (ip3, cp3_name, _) = &nodes[2];
+    let ids = member_names(cp1).await;
+    let id_of = |name: &str| {
+        ids.iter()
+            .find(|(_, n)| n == name)
+            .map(|(id, _)| *id)
+            .expect("member")
+    };
+    let (id2, id3) = (id_of(cp2_name), id_of(cp3_name));
+
+    f.halt(*ip2).expect("halt cp2");
+    assert_eq!(
+        member_names(cp1).await.len(),
+        3,
+        "a member outlives its node"
+    );
+    let err = etcd_remove(cp1, id3)
+        .await
+        .expect_err("cp3 runs, cp2 is down");
+    assert_eq!(
+        (err.code(), err.message().to_string()),
+        (
+            Code::Unknown,
+            format!("failed to remove member: failed to remove member {id3}: etcdserver: unhealthy cluster")
+        )
+    );
+    let removed = etcd_remove(cp1, id2).await.expect("a down member goes");
+    assert_eq!(removed.messages.len(), 1, "{removed:?}");
+    let names: Vec<String> = member_names(cp1).await.into_iter().map(|m| m.1).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.contains(cp1_name) && names.contains(cp3_name),
+        "{names:?}"
+    );
+    let err = etcd_remove(cp1, id2).await.expect_err("gone already");
+    assert_eq!(
+        (err.code(), err.message().to_string()),
+        (
+            Code::NotFound,
+            format!("failed to remove member {id2}: etcdserver: member not found")
+        )
+    );
+
+    // Two members, one down: no quorum, so no leader to ask.
+    f.halt(*ip3).expect("halt cp3");
+    let err = etcd_remove(cp1, id3).await.expect_err("no leader");
+    assert_eq!(
+        (err.code(), err.message().to_string()),
+        (
+            Code::Unknown,
+            format!(
+                "failed to remove member: failed to remove member {id3}: etcdserver: no leader"
+            )
+        )
     );
     f.stop_all().await;
 }

@@ -104,8 +104,32 @@ impl Resource for TalosSecretsResource {
         // Nothing outside state: machines made with the bundle keep it.
     }
 
+    fn as_validate_config(&self) -> Option<&dyn ValidateConfig> {
+        Some(self)
+    }
+
     fn as_import_state(&self) -> Option<&dyn ImportState> {
         Some(self)
+    }
+}
+
+impl ValidateConfig for TalosSecretsResource {
+    fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        // A map of strings may hold a null; a keeper is a value to compare, so it needs one.
+        let Some(keepers) = config.attr("keepers").as_map() else {
+            return;
+        };
+        for (k, v) in keepers {
+            if v.is_null() {
+                diags.error_at(
+                    AttributePath::root("keepers").key(k.clone()),
+                    "Invalid Keeper",
+                    format!(
+                        "keepers[\"{k}\"] is null: give it a string (changing it later makes a new bundle, and so a new cluster), or leave the key out"
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -140,7 +164,7 @@ impl ImportState for TalosSecretsResource {
             }
             Err(e) => resp.diagnostics.error(
                 "Cannot Import Talos Secrets",
-                format!("{id} is not a talosctl secrets bundle ({e})"),
+                format!("{id} is not a talosctl secrets bundle ({e}); give the file `talosctl gen secrets` writes (secrets.yaml)"),
             ),
         }
     }

@@ -8,7 +8,9 @@
 //! and the `talosctl cluster create` flow): configs are generated, each node boots with its
 //! config (NoCloud `cidata` on Proxmox VE; ApplyConfiguration in maintenance mode for
 //! `instances`), apid answers, the first node is bootstrapped, etcd gathers every member,
-//! the kubeconfig is fetched, every node turns Ready and Flux's controllers exist.
+//! the kubeconfig is fetched, every node turns Ready and Flux's controllers exist. An update
+//! first takes out the nodes the configuration dropped or moved (`remove.rs`); a node it adds
+//! joins the running etcd without a Bootstrap, and the gate waits for it by name.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -38,7 +40,7 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn new(step: &str, kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(super) fn new(step: &str, kind: ErrorKind, message: impl Into<String>) -> Self {
         StepError {
             step: step.to_string(),
             message: message.into(),
@@ -49,17 +51,21 @@ impl StepError {
 
 pub(super) type Step<T> = Result<T, StepError>;
 
-/// What a run has done so far: the VMs it knows, and the steps finished.
+/// What a run has done so far: the VMs it knows, the nodes still to take out, and the steps
+/// finished.
 #[derive(Debug, Default, Clone)]
 pub struct Progress {
     /// Node name → (Proxmox host, VM id).
     pub vms: BTreeMap<String, (String, u32)>,
+    /// Nodes the configuration dropped or moved that are not out of the cluster yet, by
+    /// name: the state keeps them until they are.
+    pub leaving: BTreeMap<String, NodeStatus>,
     /// Steps finished, in order.
     pub done: Vec<String>,
 }
 
 impl Progress {
-    fn mark(&mut self, step: &str) {
+    pub(super) fn mark(&mut self, step: &str) {
         tracing::info!(step, "talos cluster: step done");
         if !self.done.iter().any(|d| d == step) {
             self.done.push(step.to_string());
@@ -221,7 +227,7 @@ pub fn machine_configs(m: &Cluster, secrets: &MachineSecrets) -> Step<Vec<String
 }
 
 /// Retries `f` while it fails with a transient kind, until `deadline`.
-async fn retry<T, F, Fut>(
+pub(super) async fn retry<T, F, Fut>(
     step: &str,
     deadline: Instant,
     cancel: &CancellationToken,
@@ -258,15 +264,15 @@ where
     }
 }
 
-fn pve_err(step: &str, e: proxmox::Error) -> StepError {
+pub(super) fn pve_err(step: &str, e: proxmox::Error) -> StepError {
     StepError::new(step, e.kind(), e.to_string())
 }
 
-fn talos_err(step: &str, e: talos::Error) -> StepError {
+pub(super) fn talos_err(step: &str, e: talos::Error) -> StepError {
     StepError::new(step, e.kind(), e.to_string())
 }
 
-fn kube_err(step: &str, e: kube::Error) -> StepError {
+pub(super) fn kube_err(step: &str, e: kube::Error) -> StepError {
     StepError::new(step, e.kind(), e.to_string())
 }
 
@@ -292,7 +298,7 @@ pub fn pve_client(m: &Cluster) -> Step<proxmox::Client> {
 }
 
 /// Runs a Proxmox VE task to its end; a failed task is an error quoting its log.
-async fn task(
+pub(super) async fn task(
     pve: &proxmox::Client,
     step: &str,
     host: &str,
@@ -325,7 +331,7 @@ pub fn cidata_file(m: &Cluster, node: &str) -> String {
     format!("{}-cidata.iso", vm_name(&m.name, node))
 }
 
-fn storage(v: &crate::framework::Maybe<String>, default: &str) -> String {
+pub(super) fn storage(v: &crate::framework::Maybe<String>, default: &str) -> String {
     v.known().cloned().unwrap_or_else(|| default.to_string())
 }
 
@@ -628,7 +634,7 @@ async fn health_gate(
     // the call until its deadline: a short one.
     let mut has_members = false;
     for c in &clients {
-        let quick = Call::new(cancel, Duration::from_secs(3));
+        let quick = Call::new(cancel, defaults::MEMBER_LIST);
         if let Ok(members) = c.etcd_member_list(&quick).await {
             if !members.is_empty() {
                 has_members = true;
@@ -647,19 +653,32 @@ async fn health_gate(
         .await?;
     }
     progress.mark("bootstrap");
-    let want = m.node.len();
+    // Every node of the configuration by name, not a count: a node that is leaving, or a
+    // member of another run, must not stand in for one that has not joined yet. etcd names a
+    // member after its node's hostname, which is the node's name here.
+    let want: Vec<&str> = m.node.iter().map(|n| n.name.as_str()).collect();
     retry("etcd", deadline, cancel, || async {
         let members = first
             .etcd_member_list(&call())
             .await
             .map_err(|e| talos_err("etcd", e))?;
-        if members.len() >= want {
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|w| !members.iter().any(|m| m.hostname == *w))
+            .collect();
+        if missing.is_empty() {
             Ok(())
         } else {
             Err(StepError::new(
                 "etcd",
                 ErrorKind::Transient,
-                format!("etcd has {} of {want} members", members.len()),
+                format!(
+                    "etcd has {} of {} members; waiting for {}",
+                    want.len() - missing.len(),
+                    want.len(),
+                    missing.join(", ")
+                ),
             ))
         }
     })
@@ -684,20 +703,24 @@ async fn health_gate(
             .filter(|n| n.ready)
             .map(|n| n.name.clone())
             .collect();
-        if ready.len() >= want {
+        let waiting: Vec<String> = want
+            .iter()
+            .filter(|w| !ready.iter().any(|r| r == *w))
+            .map(|w| match nodes.iter().find(|n| n.name == *w) {
+                Some(n) => format!("{w} ({})", n.ready_message),
+                None => format!("{w} (not registered yet)"),
+            })
+            .collect();
+        if waiting.is_empty() {
             Ok(ready)
         } else {
-            let waiting: Vec<String> = nodes
-                .iter()
-                .filter(|n| !n.ready)
-                .map(|n| format!("{} ({})", n.name, n.ready_message))
-                .collect();
             Err(StepError::new(
                 "nodes ready",
                 ErrorKind::Transient,
                 format!(
-                    "{} of {want} nodes Ready; waiting for {}",
-                    ready.len(),
+                    "{} of {} nodes Ready; waiting for {}",
+                    want.len() - waiting.len(),
+                    want.len(),
                     waiting.join(", ")
                 ),
             ))
@@ -729,19 +752,30 @@ async fn health_gate(
     Ok((kubeconfig, ready))
 }
 
-/// Creates (or finishes creating) the cluster `m` describes, with `secrets`; `talosconfig`
-/// is the state's, kept while the nodes stay the same.
+/// What the state already holds that a run builds on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The state's talosconfig, kept while the node addresses stay the same.
+    pub talosconfig: Option<&'a str>,
+    /// The state's kubeconfig: the Kubernetes API that leaving nodes are deleted from.
+    pub kubeconfig: Option<&'a str>,
+}
+
+/// Creates (or finishes creating, or updates) the cluster `m` describes, with `secrets`:
+/// first the nodes in `progress.leaving` go, then the missing VMs are made and the health
+/// gate waits for every node of `m`.
 pub async fn create(
     m: &Cluster,
     secrets: &MachineSecrets,
-    talosconfig: Option<&str>,
+    known: Known<'_>,
     progress: &mut Progress,
     cancel: &CancellationToken,
     deadline: Instant,
 ) -> Step<Created> {
     let configs = machine_configs(m, secrets)?;
-    let (talosconfig, creds) = talos_access(m, secrets, talosconfig)?;
+    let (talosconfig, creds) = talos_access(m, secrets, known.talosconfig)?;
     progress.mark("configs");
+    super::remove::remove_nodes(m, &creds, known.kubeconfig, progress, cancel, deadline).await?;
     match m.placement() {
         "instances" => configure_instances(m, &configs, &creds, progress, cancel, deadline).await?,
         _ => place_on_proxmox(m, &configs, progress, cancel, deadline).await?,
@@ -813,27 +847,7 @@ pub async fn destroy(
         .map(|p| storage(&p.iso_storage, defaults::ISO_STORAGE))
         .unwrap_or_default();
     for n in nodes {
-        let step = format!("destroy vm {}", n.name);
-        match pve.qemu_status(&n.host, n.vmid, &call).await {
-            Ok(st) => {
-                if st.running() {
-                    let upid = pve
-                        .qemu_stop(&n.host, n.vmid, &call)
-                        .await
-                        .map_err(|e| pve_err(&step, e))?;
-                    task(&pve, &step, &n.host, upid, &long).await?;
-                }
-                let upid = pve
-                    .qemu_delete(&n.host, n.vmid, true, &call)
-                    .await
-                    .map_err(|e| pve_err(&step, e))?;
-                task(&pve, &step, &n.host, upid, &long).await?;
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(pve_err(&step, e)),
-        }
-        let iso = format!("{iso_store}:iso/{}", cidata_file(m, &n.name));
-        delete_volume(&pve, &n.host, &iso_store, &iso, &call, &long).await?;
+        destroy_vm(&pve, m, n, &iso_store, &call, &long).await?;
     }
     if m.delete_images.known().copied().unwrap_or(false) {
         let store = p
@@ -848,6 +862,59 @@ pub async fn destroy(
         }
     }
     Ok(())
+}
+
+/// Stops and destroys node `n`'s VM (a VM by that id whose name is not this node's is
+/// someone else's, and left alone), then deletes its `cidata` ISO from `iso_store`. A VM or
+/// ISO already gone counts as done.
+pub(super) async fn destroy_vm(
+    pve: &proxmox::Client,
+    m: &Cluster,
+    n: &NodeStatus,
+    iso_store: &str,
+    call: &Call,
+    long: &Call,
+) -> Step<()> {
+    let step = format!("destroy vm {}", n.name);
+    if stop_vm(pve, m, n, call, long).await? {
+        let upid = pve
+            .qemu_delete(&n.host, n.vmid, true, call)
+            .await
+            .map_err(|e| pve_err(&step, e))?;
+        task(pve, &step, &n.host, upid, long).await?;
+    }
+    let iso = format!("{iso_store}:iso/{}", cidata_file(m, &n.name));
+    delete_volume(pve, &n.host, iso_store, &iso, call, long).await
+}
+
+/// Stops node `n`'s VM if it runs. `false` when there is no such VM (gone, or the id now
+/// names another VM).
+pub(super) async fn stop_vm(
+    pve: &proxmox::Client,
+    m: &Cluster,
+    n: &NodeStatus,
+    call: &Call,
+    long: &Call,
+) -> Step<bool> {
+    let step = format!("stop vm {}", n.name);
+    let st = match pve.qemu_status(&n.host, n.vmid, call).await {
+        Ok(st) => st,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(pve_err(&step, e)),
+    };
+    let ours = vm_name(&m.name, &n.name);
+    if st.name.as_deref().is_some_and(|name| name != ours) {
+        tracing::info!(node = %n.name, vmid = n.vmid, "talos cluster: the vm id now names another vm; left alone");
+        return Ok(false);
+    }
+    if st.running() {
+        let upid = pve
+            .qemu_stop(&n.host, n.vmid, call)
+            .await
+            .map_err(|e| pve_err(&step, e))?;
+        task(pve, &step, &n.host, upid, long).await?;
+    }
+    Ok(true)
 }
 
 async fn delete_volume(

@@ -1,6 +1,7 @@
-//! `freetier_talos_cluster` (`resource.rs`, steps in `apply.rs`, model in `model.rs`), and the
-//! pure half it builds on: everything it writes before it talks to a machine, generated in
-//! Rust and tested without Terraform or a network.
+//! `freetier_talos_cluster` (`resource.rs`, steps in `apply.rs`, what a node list change
+//! means in `nodes.rs` and taking nodes out in `remove.rs`, model in `model.rs`), and the pure
+//! half it builds on: everything it writes before it talks to a machine, generated in Rust
+//! and tested without Terraform or a network.
 //!
 //! - [`secrets`]: the cluster's secrets bundle, as `talosctl gen secrets` makes it, and the
 //!   client credentials derived from it (talosconfig, admin kubeconfig).
@@ -15,6 +16,8 @@
 
 mod apply;
 mod model;
+mod nodes;
+mod remove;
 mod resource;
 
 pub use resource::TalosClusterResource;

@@ -183,6 +183,9 @@ pub mod defaults {
     pub const DELETE: Duration = Duration::from_secs(10 * 60);
     /// One API call.
     pub const CALL: Duration = Duration::from_secs(60);
+    /// One `EtcdMemberList` asked to see whether etcd runs: its etcd client waits for a member
+    /// it can reach, so a node without etcd holds the call until this ends.
+    pub const MEMBER_LIST: Duration = Duration::from_secs(3);
     /// Between two looks at a node.
     pub const POLL: Duration = Duration::from_millis(500);
     /// A guest without KVM runs about this much slower (syzkaller's TCG multiplier for arm64

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use super::apply::{self, Progress, StepError};
 use super::model::{defaults, Cluster, NodeStatus};
+use super::nodes;
 use super::secrets::MachineSecrets;
 use crate::framework::*;
 use crate::provider::resources::timeouts;
@@ -56,14 +57,22 @@ fn step_diag(d: &mut Diagnostics, e: &StepError) {
     );
 }
 
-/// The state after a create that stopped part way: the secrets (so the next apply uses the
-/// same ones) and the VMs made so far; unknowns as null.
-fn partial_state(mut m: Cluster, secrets: &str, progress: &Progress) -> Value {
+/// The state after a create or update that stopped part way: the secrets (so the next apply
+/// uses the same ones), the VMs made so far, and the nodes still on their way out (so the next
+/// apply finishes taking them out). What the run did not learn keeps the prior state's value,
+/// or is null.
+fn partial_state(
+    mut m: Cluster,
+    secrets: &str,
+    progress: &Progress,
+    prior: Option<&Cluster>,
+) -> Value {
     m.id = Maybe::Known(m.name.clone());
     m.machine_secrets = Maybe::Known(secrets.to_string());
-    let nodes: Vec<NodeStatus> = m
+    let mut nodes: Vec<NodeStatus> = m
         .node
         .iter()
+        .filter(|n| !progress.leaving.contains_key(&n.name))
         .filter_map(|n| {
             progress.vms.get(&n.name).map(|(host, vmid)| NodeStatus {
                 name: n.name.clone(),
@@ -74,11 +83,21 @@ fn partial_state(mut m: Cluster, secrets: &str, progress: &Progress) -> Value {
             })
         })
         .collect();
+    nodes.extend(progress.leaving.values().cloned());
     m.nodes = Maybe::Known(nodes);
-    for f in [&mut m.endpoint, &mut m.kubeconfig, &mut m.talosconfig] {
-        if f.is_unknown() {
-            *f = Maybe::Null;
-        }
+    let before = |f: fn(&Cluster) -> &Maybe<String>| {
+        prior
+            .and_then(|p| f(p).known().cloned())
+            .map_or(Maybe::Null, Maybe::Known)
+    };
+    if m.endpoint.is_unknown() {
+        m.endpoint = before(|c| &c.endpoint);
+    }
+    if m.kubeconfig.is_unknown() {
+        m.kubeconfig = before(|c| &c.kubeconfig);
+    }
+    if m.talosconfig.is_unknown() {
+        m.talosconfig = before(|c| &c.talosconfig);
     }
     m.to_value()
 }
@@ -127,12 +146,17 @@ async fn run_create(
         }
     };
     let mut progress = Progress::default();
-    // VMs the state knows already: a resumed create finds them by name too.
-    if let Some(nodes) = prior.as_ref().and_then(|p| p.nodes.known()) {
-        for n in nodes {
+    // VMs the state knows already: a resumed create finds them by name too. Those the
+    // configuration dropped or moved leave the cluster first (VMs on Proxmox VE only: an
+    // `instances` host is not ours to power off, and plan says so).
+    if let Some(running) = prior.as_ref().and_then(|p| p.nodes.known()) {
+        for n in running {
             progress
                 .vms
                 .insert(n.name.clone(), (n.host.clone(), n.vmid));
+        }
+        for n in nodes::leaving(&m, running) {
+            progress.leaving.insert(n.name.clone(), n.clone());
         }
     }
     // The talosconfig stays while the node addresses do (the plan keeps it too).
@@ -141,18 +165,16 @@ async fn run_create(
         .as_ref()
         .filter(|p| addresses(p) == addresses(&m))
         .and_then(|p| p.talosconfig.known().cloned());
+    let kubeconfig = prior.as_ref().and_then(|p| p.kubeconfig.known().cloned());
+    let known = apply::Known {
+        talosconfig: talosconfig.as_deref(),
+        kubeconfig: kubeconfig.as_deref(),
+    };
     let limit = m.timeout(which);
     let deadline = tokio::time::Instant::now() + limit;
     let result = tokio::time::timeout(
         limit,
-        apply::create(
-            &m,
-            &secrets,
-            talosconfig.as_deref(),
-            &mut progress,
-            &ctx.cancel,
-            deadline,
-        ),
+        apply::create(&m, &secrets, known, &mut progress, &ctx.cancel, deadline),
     )
     .await;
     match result {
@@ -174,7 +196,7 @@ async fn run_create(
         }
         Ok(Err(e)) => {
             step_diag(&mut resp.diagnostics, &e);
-            resp.state = partial_state(m, &text, &progress);
+            resp.state = partial_state(m, &text, &progress, prior.as_ref());
         }
         Err(_) => {
             resp.diagnostics.error(
@@ -185,7 +207,7 @@ async fn run_create(
                     progress.done.join(", ")
                 ),
             );
-            resp.state = partial_state(m, &text, &progress);
+            resp.state = partial_state(m, &text, &progress, prior.as_ref());
         }
     }
 }
@@ -197,7 +219,13 @@ impl Resource for TalosClusterResource {
     }
 
     fn schema(&self) -> Schema {
-        let node = Block::new("A control-plane node (every node schedules workloads too).")
+        let node = Block::new(
+            "A control-plane node (every node schedules workloads too). A node added later joins the running cluster \
+             (no second bootstrap); apply waits until it is an etcd member and Ready. A node removed (`proxmox` placement) \
+             leaves etcd, its Kubernetes Node object is deleted and its VM and `cidata` ISO are destroyed; until all that is \
+             done it stays in `nodes`, and applying again finishes it. A node given another `host` or `address` is removed \
+             so, then made again. The first node is the cluster's endpoint and stays; at least one running node is kept.",
+        )
             .attribute(Attribute::string("name").required().description("The node's hostname, also its Kubernetes node name."))
             .attribute(Attribute::string("address").required().description("The node's static IPv4 address, inside `network.cidr`. For `instances`, the host's address, where Talos answers in maintenance mode."))
             .attribute(Attribute::string("host").optional().description("The Proxmox VE node the VM runs on (`proxmox` placement)."))
@@ -339,6 +367,23 @@ impl Resource for TalosClusterResource {
     }
 
     async fn delete(&self, ctx: &Ctx, req: DeleteRequest, resp: &mut StateResponse) {
+        // What `import` stores: the name and the secrets, not where the VMs run. Checked on
+        // the value itself: such a state need not read as a whole model.
+        let prior = &req.prior;
+        if prior.attr("placement").as_str().unwrap_or("proxmox") == "proxmox"
+            && prior.attr("proxmox").is_null()
+            && prior.attr("nodes").is_null()
+        {
+            resp.state = prior.clone();
+            resp.diagnostics.error(
+                "Imported Cluster Not Applied Yet",
+                format!(
+                    "talos cluster '{}' was imported and has not been applied since, so its state holds only its name and secrets, not where its VMs run: destroy cannot find them. Run terraform apply once (it adopts the running VMs without changing them), then destroy; or run terraform state rm on this resource to forget the cluster and leave its VMs running.",
+                    prior.attr("name").as_str().unwrap_or_default()
+                ),
+            );
+            return;
+        }
         let m: Cluster = match read_model(&req.prior) {
             Ok(m) => m,
             Err(e) => return e.report(&mut resp.diagnostics),
@@ -592,9 +637,27 @@ impl ModifyPlan for TalosClusterResource {
         if req.config.is_null() {
             return;
         }
+        if req
+            .config
+            .attr("node")
+            .as_seq()
+            .is_some_and(<[Value]>::is_empty)
+        {
+            resp.diagnostics.error_at(
+                AttributePath::root("node"),
+                "No Nodes",
+                "a cluster needs at least one node block, and removing every node would leave no etcd to hold it: keep one, or destroy the cluster (terraform destroy, or remove the resource)",
+            );
+            return;
+        }
         let Ok(m) = read_model::<Cluster>(req.config) else {
             return;
         };
+        if !req.prior.is_null() {
+            if let Ok(prior) = read_model::<Cluster>(req.prior) {
+                nodes::changes(&m, &prior, &mut resp.diagnostics);
+            }
+        }
         if m.placement() == "proxmox" {
             let hosts = m
                 .proxmox
@@ -678,7 +741,11 @@ impl ModifyPlan for TalosClusterResource {
                 resp.planned.set_attr("talosconfig", Value::Unknown);
                 resp.planned.set_attr("endpoint", Value::Unknown);
             }
-            if have != want || prior.kubeconfig.known().is_none() {
+            let running = prior.nodes.known().cloned().unwrap_or_default();
+            if have != want
+                || !nodes::moved(&m, &running).is_empty()
+                || prior.kubeconfig.known().is_none()
+            {
                 resp.planned.set_attr("nodes", Value::Unknown);
                 resp.planned.set_attr("kubeconfig", Value::Unknown);
             } else {
@@ -814,5 +881,297 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in {text}");
         }
+    }
+
+    fn status(name: &str, address: &str) -> Value {
+        Value::object([
+            ("name", Value::from(name)),
+            ("address", Value::from(address)),
+            ("host", Value::from("ampere-1")),
+            ("vmid", Value::Number(Number::from_i64(100))),
+            ("ready", Value::Bool(true)),
+        ])
+    }
+
+    /// A cluster value: `nodes` as node blocks, with `extra` on top.
+    fn cluster(placement: &str, nodes: &[(&str, &str)], extra: Vec<(&str, Value)>) -> Value {
+        let mut fields = vec![
+            ("name", Value::from("lab")),
+            ("placement", Value::from(placement)),
+            (
+                "node",
+                Value::List(nodes.iter().map(|(n, a)| node(n, a, 2048)).collect()),
+            ),
+        ];
+        fields.extend(extra);
+        Value::object(fields)
+    }
+
+    /// The state after an apply of `nodes`: statuses, endpoint and kubeconfig included.
+    fn applied(placement: &str, nodes: &[(&str, &str)]) -> Value {
+        cluster(
+            placement,
+            nodes,
+            vec![
+                ("endpoint", Value::from(nodes[0].1)),
+                ("kubeconfig", Value::from("apiVersion: v1")),
+                (
+                    "nodes",
+                    Value::List(nodes.iter().map(|(n, a)| status(n, a)).collect()),
+                ),
+            ],
+        )
+    }
+
+    async fn plan(config: Value, prior: Value) -> Diagnostics {
+        let mut resp = PlanResponse {
+            planned: config.clone(),
+            requires_replace: Vec::new(),
+            private: Private::new(),
+            diagnostics: Diagnostics::default(),
+        };
+        TalosClusterResource
+            .modify_plan(
+                &Ctx::default(),
+                PlanRequest {
+                    config: &config,
+                    prior: &prior,
+                },
+                &mut resp,
+            )
+            .await;
+        resp.diagnostics
+    }
+
+    #[tokio::test]
+    async fn node_list_changes_are_planned_or_refused_naming_what_to_keep() {
+        let three = [
+            ("cp-1", "10.0.1.10"),
+            ("cp-2", "10.0.1.11"),
+            ("cp-3", "10.0.1.12"),
+        ];
+        /// Nodes as (name, address).
+        type Nodes<'a> = &'a [(&'a str, &'a str)];
+        // (case, placement, state's nodes, configured nodes, what a diagnostic must say)
+        let cases: &[(&str, &str, Nodes, Nodes, Option<&str>)] = &[
+            ("a node added", "proxmox", &three[..2], &three, None),
+            (
+                "a node removed",
+                "proxmox",
+                &three,
+                &[three[0], three[2]],
+                None,
+            ),
+            (
+                "the endpoint node removed",
+                "proxmox",
+                &three[..2],
+                &three[1..2],
+                Some("it must stay cp-1 at 10.0.1.10 on ampere-1 (the plan has cp-2 at 10.0.1.11 on ampere-1)"),
+            ),
+            (
+                "the endpoint node readdressed",
+                "proxmox",
+                &three[..1],
+                &[("cp-1", "10.0.1.20")],
+                Some("https://10.0.1.10:6443"),
+            ),
+            (
+                "a node dropped from instances",
+                "instances",
+                &three[..2],
+                &three[..1],
+                Some("talosctl -n 10.0.1.11 reset, then kubectl delete node cp-2"),
+            ),
+        ];
+        for (name, placement, before, after, says) in cases {
+            let d = plan(
+                cluster(placement, after, Vec::new()),
+                applied(placement, before),
+            )
+            .await;
+            let text: Vec<String> = d
+                .iter()
+                .map(|d| format!("{}: {}", d.summary, d.detail))
+                .collect();
+            match says {
+                None => assert!(text.is_empty(), "{name}: {text:?}"),
+                Some(want) => assert!(
+                    text.len() == 1 && text[0].contains(want),
+                    "{name}: {text:?}"
+                ),
+            }
+        }
+
+        // A create that stopped before the endpoint was known: every running node replaced.
+        let mut partial = applied("proxmox", &three[..1]);
+        partial.set_attr("endpoint", Value::Null);
+        let d = plan(
+            cluster("proxmox", &[("cp-9", "10.0.1.19")], Vec::new()),
+            partial,
+        )
+        .await;
+        assert!(d.has_errors());
+        assert!(
+            d.iter().any(|d| d.summary == "No Running Node Kept"
+                && d.detail.contains("none of the nodes that run now (cp-1)")),
+            "{d:?}"
+        );
+
+        // No node at all.
+        let d = plan(
+            cluster("proxmox", &[], Vec::new()),
+            applied("proxmox", &three),
+        )
+        .await;
+        assert!(
+            d.iter()
+                .any(|d| d.summary == "No Nodes" && d.detail.contains("keep one")),
+            "{d:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_destroy_before_the_apply_that_adopts_an_import_keeps_the_state_and_says_why() {
+        let imported = Value::object([
+            ("id", Value::from("lab")),
+            ("name", Value::from("lab")),
+            ("machine_secrets", Value::from("cluster: {}")),
+        ]);
+        let mut resp = StateResponse::default();
+        TalosClusterResource
+            .delete(
+                &Ctx::default(),
+                DeleteRequest {
+                    prior: imported.clone(),
+                    private: Private::new(),
+                },
+                &mut resp,
+            )
+            .await;
+        assert!(resp.diagnostics.has_errors());
+        let d = resp.diagnostics.iter().next().expect("a diagnostic");
+        assert_eq!(d.summary, "Imported Cluster Not Applied Yet");
+        for want in [
+            "'lab' was imported",
+            "not where its VMs run",
+            "terraform apply once",
+            "then destroy",
+            "terraform state rm",
+        ] {
+            assert!(d.detail.contains(want), "{want:?} in {}", d.detail);
+        }
+        assert_eq!(resp.state, imported, "the state is kept");
+    }
+
+    #[test]
+    fn a_stopped_update_keeps_the_nodes_still_leaving_and_what_the_state_knew() {
+        let prior: Cluster = read_model(&applied(
+            "proxmox",
+            &[("cp-1", "10.0.1.10"), ("cp-2", "10.0.1.11")],
+        ))
+        .expect("prior");
+        let mut planned: Cluster =
+            read_model(&cluster("proxmox", &[("cp-1", "10.0.1.10")], Vec::new())).expect("plan");
+        planned.kubeconfig = Maybe::Unknown;
+        planned.endpoint = Maybe::Unknown;
+        planned.talosconfig = Maybe::Unknown;
+        let mut progress = Progress::default();
+        progress.vms.insert("cp-1".into(), ("ampere-1".into(), 100));
+        let leaving: Vec<NodeStatus> = prior
+            .nodes
+            .known()
+            .into_iter()
+            .flatten()
+            .filter(|n| n.name == "cp-2")
+            .cloned()
+            .collect();
+        progress.leaving.insert("cp-2".into(), leaving[0].clone());
+        let state: Cluster =
+            read_model(&partial_state(planned, "secrets", &progress, Some(&prior))).expect("state");
+        let names: Vec<&str> = state
+            .nodes
+            .known()
+            .into_iter()
+            .flatten()
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(names, ["cp-1", "cp-2"], "cp-2 stays until it is out");
+        assert_eq!(
+            state.kubeconfig.known().map(String::as_str),
+            Some("apiVersion: v1")
+        );
+        assert_eq!(
+            state.endpoint.known().map(String::as_str),
+            Some("10.0.1.10")
+        );
+        assert_eq!(state.talosconfig, Maybe::Null, "never known: null");
+    }
+
+    #[tokio::test]
+    async fn a_node_moved_to_another_host_or_address_is_made_again() {
+        let prior = applied("proxmox", &[("cp-1", "10.0.1.10"), ("cp-2", "10.0.1.11")]);
+        let running: Cluster = read_model(&prior).expect("prior");
+        let running = running.nodes.known().cloned().unwrap_or_default();
+        let on = |placement: &str, host: &str, address: &str| {
+            let mut c = cluster(
+                placement,
+                &[("cp-1", "10.0.1.10"), ("cp-2", address)],
+                Vec::new(),
+            );
+            if let Value::Object(fields) = &mut c {
+                if let Some(Value::List(nodes)) = fields.get_mut("node") {
+                    nodes[1].set_attr("host", Value::from(host));
+                }
+            }
+            c
+        };
+        // (case, configuration, the nodes made again)
+        let cases = [
+            ("unchanged", on("proxmox", "ampere-1", "10.0.1.11"), vec![]),
+            (
+                "another host",
+                on("proxmox", "ampere-2", "10.0.1.11"),
+                vec!["cp-2"],
+            ),
+            (
+                "another address",
+                on("proxmox", "ampere-1", "10.0.1.21"),
+                vec!["cp-2"],
+            ),
+            (
+                "instances",
+                on("instances", "ampere-2", "10.0.1.11"),
+                vec![],
+            ),
+        ];
+        for (name, config, want) in cases {
+            let m: Cluster = read_model(&config).expect("config");
+            let got: Vec<&str> = nodes::moved(&m, &running)
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+        // The plan leaves the node statuses to the apply, which makes new VMs.
+        let config = on("proxmox", "ampere-2", "10.0.1.11");
+        let mut resp = PlanResponse {
+            planned: config.clone(),
+            requires_replace: Vec::new(),
+            private: Private::new(),
+            diagnostics: Diagnostics::default(),
+        };
+        TalosClusterResource
+            .modify_plan(
+                &Ctx::default(),
+                PlanRequest {
+                    config: &config,
+                    prior: &prior,
+                },
+                &mut resp,
+            )
+            .await;
+        assert!(!resp.diagnostics.has_errors(), "{:?}", resp.diagnostics);
+        assert_eq!(resp.planned.attr("nodes"), &Value::Unknown);
     }
 }
