@@ -242,8 +242,9 @@ fn a_provider_killed_mid_create_leaves_vms_the_next_apply_finds_by_name() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let s = stack(&rt, &newest_core());
-    // The first VM's start is held: that VM and its ISO exist, and Terraform never hears of
-    // them. The next apply finds the VM by name and boots it with the state's secrets.
+    // The first VM's start is held: that VM and its ISO exist (the other host's too, as hosts
+    // work at once), and Terraform never hears of them. The next apply finds the VMs by name
+    // and boots them with the state's secrets.
     s.lab()
         .add_fault(FaultRule::hang_nth(VM_START, 1))
         .expect("fault");
@@ -251,7 +252,11 @@ fn a_provider_killed_mid_create_leaves_vms_the_next_apply_finds_by_name() {
     assert!(killed >= 1, "a provider process was running");
     assert_ne!(first.code, 0, "the killed apply fails");
     let left = cluster_vms(&rt, s.lab());
-    assert_eq!(left.len(), 1, "the killed create left one VM: {left:?}");
+    let hosts = proxmox_hosts(s.lab()).len();
+    assert!(
+        (1..=hosts).contains(&left.len()),
+        "the killed create left at most one VM per host: {left:?}"
+    );
     assert!(
         state_vms(&s.l3).is_empty(),
         "and Terraform never heard of it"

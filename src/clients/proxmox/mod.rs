@@ -497,7 +497,8 @@ impl Client {
             .await
     }
 
-    /// Polls `GET /nodes/{node}/tasks/{upid}/status` every `poll` until the task stops, then
+    /// Polls `GET /nodes/{node}/tasks/{upid}/status` until the task stops (first after
+    /// 100 ms, then twice as long each time up to `poll`: most tasks end within a second), then
     /// reads the tail of its log. `call.timeout` bounds the whole wait. A stopped task is
     /// `Ok` whatever its exit status: [`TaskOutcome::ok`] says whether it succeeded, and
     /// [`TaskOutcome::into_result`] turns a failure into an error. Polls that fail for a
@@ -513,6 +514,7 @@ impl Client {
         let deadline = Instant::now() + call.timeout;
         let path = format!("/nodes/{}/tasks/{}/status", seg(node), seg(&upid.0));
         tracing::info!(upid = %upid, node, "waiting for proxmox ve task");
+        let mut wait = Duration::from_millis(100).min(poll);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -546,8 +548,9 @@ impl Client {
             tokio::select! {
                 biased;
                 _ = call.cancel.cancelled() => return Err(Error::Cancelled { what }),
-                _ = tokio::time::sleep(poll.min(remaining)) => {}
+                _ = tokio::time::sleep(wait.min(remaining)) => {}
             }
+            wait = (wait * 2).min(poll);
         }
     }
 

@@ -445,19 +445,81 @@ async fn place_on_proxmox(
             .map_err(|e| pve_err(&format!("vms on {host}"), e))?;
         listed.insert(host.clone(), vms);
     }
-    for (n, config) in m.node.iter().zip(configs) {
+    // Hosts work at once, each through its own nodes in order: a VM's boot then overlaps the
+    // other hosts' uploads and creates. Two hosts may draw the same id from /cluster/nextid;
+    // the create that loses the race takes the next one.
+    let place = Placement {
+        m,
+        pve: &pve,
+        call: &call,
+        long: &long,
+        disk_store: &disk_store,
+        iso_store: &iso_store,
+        image_volid: &image_volid,
+        bridge: &bridge,
+        emulated,
+    };
+    let shared = std::sync::Mutex::new(std::mem::take(progress));
+    let per_host = hosts.iter().map(|host| {
+        let (place, shared, listed) = (&place, &shared, &listed);
+        async move {
+            for (n, config) in m.node.iter().zip(configs) {
+                if n.host.known() != Some(host) {
+                    continue;
+                }
+                let existing = listed.get(host).and_then(|vms: &Vec<proxmox::QemuListEntry>| {
+                    let name = vm_name(&m.name, &n.name);
+                    vms.iter()
+                        .find(|v| v.name.as_deref() == Some(name.as_str()))
+                        .cloned()
+                });
+                place.vm(n, config, host, existing, shared).await?;
+            }
+            Ok::<(), StepError>(())
+        }
+    });
+    // Every host finishes what it is doing before an error returns, so the state hears of
+    // every VM that exists.
+    let results = futures_util::future::join_all(per_host).await;
+    *progress = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.into_iter().collect::<Step<Vec<()>>>()?;
+    Ok(())
+}
+
+/// What placing one VM needs: the cluster, the API, and the storages and bridge to use.
+struct Placement<'a> {
+    m: &'a Cluster,
+    pve: &'a proxmox::Client,
+    call: &'a Call,
+    long: &'a Call,
+    disk_store: &'a str,
+    iso_store: &'a str,
+    image_volid: &'a str,
+    bridge: &'a str,
+    emulated: bool,
+}
+
+impl Placement<'_> {
+    /// Makes (or finds) node `n`'s VM on `host` and starts it; records its id in `shared` as
+    /// soon as the id is ours.
+    async fn vm(
+        &self,
+        n: &NodeConfig,
+        config: &str,
+        host: &str,
+        existing: Option<proxmox::QemuListEntry>,
+        shared: &std::sync::Mutex<Progress>,
+    ) -> Step<()> {
+        let (m, pve, call, long) = (self.m, self.pve, self.call, self.long);
+        let record = |vmid: u32| {
+            if let Ok(mut p) = shared.lock() {
+                p.vms.insert(n.name.clone(), (host.to_string(), vmid));
+            }
+        };
         let step = format!("vm {}", n.name);
-        let host = n.host.known().cloned().unwrap_or_default();
         let name = vm_name(&m.name, &n.name);
         let iso = cidata_file(m, &n.name);
-        let iso_volid = format!("{iso_store}:iso/{iso}");
-        let existing = listed
-            .get(&host)
-            .and_then(|vms| {
-                vms.iter()
-                    .find(|v| v.name.as_deref() == Some(name.as_str()))
-            })
-            .cloned();
+        let iso_volid = format!("{}:iso/{iso}", self.iso_store);
         // A VM that is not running starts from this run's ISO, never from one already on the
         // storage: a create whose state was lost (a killed provider) left one made from
         // secrets nobody kept. An upload replaces the file.
@@ -466,37 +528,38 @@ async fn place_on_proxmox(
                 .map_err(|e| StepError::new(&step, ErrorKind::Fatal, e.to_string()))?;
             let upid = pve
                 .storage_upload(
-                    &host,
-                    &iso_store,
+                    host,
+                    self.iso_store,
                     &Upload {
                         content: "iso".into(),
                         filename: iso.clone(),
                         data,
                         checksum: None,
                     },
-                    &call,
+                    call,
                 )
                 .await
                 .map_err(|e| pve_err(&step, e))?;
-            task(&pve, &step, &host, upid, &long).await?;
+            task(pve, &step, host, upid, long).await?;
         }
         let (vmid, running) = match existing {
             Some(v) => (v.vmid, v.status == "running"),
             None => {
+                let emulated = self.emulated;
                 let mut options = BTreeMap::new();
                 options.insert("name".into(), name.clone());
                 options.insert("machine".into(), "virt".into());
                 options.insert("bios".into(), "ovmf".into());
-                options.insert("efidisk0".into(), format!("{disk_store}:1"));
+                options.insert("efidisk0".into(), format!("{}:1", self.disk_store));
                 options.insert("scsihw".into(), "virtio-scsi-pci".into());
                 options.insert(
                     "scsi0".into(),
-                    format!("{disk_store}:0,import-from={image_volid}"),
+                    format!("{}:0,import-from={}", self.disk_store, self.image_volid),
                 );
                 options.insert("scsi1".into(), format!("{iso_volid},media=cdrom"));
                 options.insert(
                     "net0".into(),
-                    format!("virtio={},bridge={bridge}", mac_of(&m.name, &n.name)),
+                    format!("virtio={},bridge={}", mac_of(&m.name, &n.name), self.bridge),
                 );
                 options.insert("cores".into(), n.cores().to_string());
                 options.insert("memory".into(), n.memory_mb().to_string());
@@ -508,13 +571,13 @@ async fn place_on_proxmox(
                 options.insert("onboot".into(), "1".into());
                 let mut attempt = 0;
                 let vmid = loop {
-                    let vmid = pve.next_vmid(&call).await.map_err(|e| pve_err(&step, e))?;
-                    match pve.qemu_create(&host, vmid, &options, &call).await {
+                    let vmid = pve.next_vmid(call).await.map_err(|e| pve_err(&step, e))?;
+                    match pve.qemu_create(host, vmid, &options, call).await {
                         Ok(upid) => {
                             // The id is ours from here on: a failure below leaves a VM the
                             // next apply finds by name.
-                            progress.vms.insert(n.name.clone(), (host.clone(), vmid));
-                            task(&pve, &step, &host, upid, &long).await?;
+                            record(vmid);
+                            task(pve, &step, host, upid, long).await?;
                             break vmid;
                         }
                         Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < 5 => {
@@ -525,26 +588,28 @@ async fn place_on_proxmox(
                 };
                 let size = format!("{}G", n.disk_gb());
                 if let Some(upid) = pve
-                    .qemu_resize(&host, vmid, "scsi0", &size, &call)
+                    .qemu_resize(host, vmid, "scsi0", &size, call)
                     .await
                     .map_err(|e| pve_err(&step, e))?
                 {
-                    task(&pve, &step, &host, upid, &long).await?;
+                    task(pve, &step, host, upid, long).await?;
                 }
                 (vmid, false)
             }
         };
-        progress.vms.insert(n.name.clone(), (host.clone(), vmid));
+        record(vmid);
         if !running {
             let upid = pve
-                .qemu_start(&host, vmid, &call)
+                .qemu_start(host, vmid, call)
                 .await
                 .map_err(|e| pve_err(&step, e))?;
-            task(&pve, &step, &host, upid, &long).await?;
+            task(pve, &step, host, upid, long).await?;
         }
-        progress.mark(&step);
+        if let Ok(mut p) = shared.lock() {
+            p.mark(&step);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The NoCloud files for `n`.
