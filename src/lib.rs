@@ -4,7 +4,8 @@
 //! Layers, imports flowing one way: `plugin` (go-plugin host) → `tfplugin5` (wire adapter) →
 //! `framework` (values, schema, plan rules; knows nothing of freetier) ← `provider`
 //! (resources, data sources, functions) → `rules` (the pure free-tier rulebook) and `clients`
-//! (SSH, Proxmox VE; they know nothing of Terraform).
+//! (SSH, Proxmox VE; they know nothing of Terraform). `check` and `validate` are the CLI's
+//! commands: the rulebook on configuration before `init`, and on what is deployed.
 
 pub mod check;
 pub mod clients;
@@ -15,3 +16,4 @@ pub mod provider;
 pub mod rules;
 pub mod tfplugin5;
 pub mod timeline;
+pub mod validate;

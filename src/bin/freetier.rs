@@ -7,6 +7,8 @@ const USAGE: &str = "freetier: keep an Oracle Cloud stack inside the free tier
 Usage:
   freetier check [OPTIONS] DIR        audit .tf/.tfvars before any init (freetier check --help)
   freetier check --plan PLAN.json     audit `terraform show -json` plan output
+  freetier validate [OPTIONS]         check what is deployed, layer by layer, against the
+                                      free tier and its live endpoints (freetier validate --help)
   freetier lab up|down|status [--dir DIR]
                                       emulated free-tier hosts on loopback (freetier lab --help)
   freetier timeline [--out PREFIX] LOG...
@@ -19,6 +21,9 @@ fn main() -> ExitCode {
     let code = match args.first().map(String::as_str) {
         Some("check") => {
             freetier::check::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
+        }
+        Some("validate") => {
+            freetier::validate::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
         }
         Some("lab") => match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -1,10 +1,12 @@
 //! Clients of the systems the resources drive: SSH to the hosts, the Proxmox VE API, the
-//! Talos API (apid, gRPC) and the Kubernetes API. They know nothing of Terraform: no
-//! framework import, no diagnostics, and never the lab. Each classifies a failure once, as an
-//! [`ErrorKind`], so callers decide on retries and drift by kind, never by matching message
-//! text. The API clients take one [`Call`] per call: Terraform's Stop and a timeout.
+//! Talos API (apid, gRPC) and the Kubernetes API; and the OCI APIs `freetier validate` asks.
+//! They know nothing of Terraform: no framework import, no diagnostics, and never the lab.
+//! Each classifies a failure once, as an [`ErrorKind`], so callers decide on retries and drift
+//! by kind, never by matching message text. The API clients take one [`Call`] per call:
+//! Terraform's Stop and a timeout.
 
 pub mod kube;
+pub mod oci;
 pub mod proxmox;
 pub mod ssh;
 pub mod talos;

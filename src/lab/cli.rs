@@ -692,6 +692,14 @@ fn print_status(dir: &Path, st: &LabState, running: bool) {
     if let Some(t) = &st.tfstate_path {
         say!("layer-1 state: {t}");
     }
+    if let Some(o) = &st.oci {
+        say!(
+            "OCI API: {} (config {}, CA {})",
+            o.url,
+            o.config_path,
+            o.ca_certificate_path
+        );
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! - `POST /faults/release` — release calls held by `hang` faults.
 //! - `GET /trace` — every operation so far.
 //! - `GET /state` — the same document as `lab.json`.
+//! - `POST /oci/spend` — `{"usd": 1.25}`: the month-to-date spend the OCI endpoint reports.
 //! - `POST /stop` — stop the lab.
 
 use std::sync::Arc;
@@ -84,13 +85,28 @@ fn handle(lab: &Arc<LabInner>, req: Req) -> http::Resp {
         ("GET", "/state") => {
             ok(serde_json::to_value(super::state::describe(lab)).unwrap_or(Value::Null))
         }
+        ("POST", "/oci/spend") => {
+            let usd = serde_json::from_slice::<Value>(&req.body)
+                .ok()
+                .and_then(|v| v.get("usd").and_then(Value::as_f64));
+            match usd {
+                Some(u) if u.is_finite() && u >= 0.0 => {
+                    lab.oci.set_spend(u);
+                    ok(json!({ "usd": u }))
+                }
+                _ => bad(400, "body must be {\"usd\": N} with N >= 0"),
+            }
+        }
         ("POST", "/stop") => {
             lab.cancel.cancel();
             ok(json!({ "stopping": true }))
         }
-        (_, "/faults" | "/faults/release" | "/trace" | "/state" | "/stop") => {
+        (_, "/faults" | "/faults/release" | "/trace" | "/state" | "/stop" | "/oci/spend") => {
             bad(405, "method not allowed")
         }
-        _ => bad(404, "no such endpoint; see /faults, /trace, /state, /stop"),
+        _ => bad(
+            404,
+            "no such endpoint; see /faults, /trace, /state, /oci/spend, /stop",
+        ),
     }
 }

@@ -14,6 +14,8 @@
 //! Must not import: anything else in this crate (`framework`, `provider`, `rules`, clients).
 //! It binds loopback addresses in 127.0.0.0/8 only and never connects anywhere else.
 //! The Talos and Kubernetes emulation lives in `talos/` and plugs in through [`GuestLauncher`].
+//! The OCI APIs `freetier validate` asks (Usage, Limits, Identity, Budgets) live in `oci.rs`,
+//! on the bastion address.
 
 pub mod cli;
 pub mod config;
@@ -35,6 +37,7 @@ mod host;
 mod http;
 mod keys;
 mod net;
+mod oci;
 mod pve_cli;
 mod pveceph;
 mod pveceph_destroy;
@@ -163,6 +166,8 @@ pub(crate) struct LabInner {
     pub(crate) tracker: TaskTracker,
     pub(crate) started: Instant,
     pub(crate) state_dir: Option<PathBuf>,
+    /// The OCI tenancy behind the lab's OCI endpoint (`oci.rs`).
+    pub(crate) oci: oci::OciAccount,
 }
 
 impl LabInner {

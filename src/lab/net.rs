@@ -169,6 +169,7 @@ struct Listeners {
     qnetd: Option<TcpListener>,
     control: TcpListener,
     files: TcpListener,
+    oci: TcpListener,
     ssh_ports: Vec<u16>,
     bastion_ssh_port: u16,
 }
@@ -185,6 +186,7 @@ async fn bind_all(
     // Control first: it is always there, so a taken base shows up on the first bind.
     let control = bind(bip, CONTROL_PORT).await?;
     let files = bind(bip, super::files::FILES_PORT).await?;
+    let oci = bind(bip, super::oci::OCI_PORT).await?;
     let mut ssh = Vec::new();
     let mut api = Vec::new();
     let mut ssh_ports = Vec::new();
@@ -214,6 +216,7 @@ async fn bind_all(
         qnetd,
         control,
         files,
+        oci,
         ssh_ports,
         bastion_ssh_port,
     })
@@ -312,6 +315,7 @@ pub(crate) async fn start(
     for h in hosts.iter().chain(bastion.iter()) {
         *h.conns.lock().unwrap_or_else(|p| p.into_inner()) = cancel.child_token();
     }
+    let oci = super::oci::OciAccount::new(dir.as_deref(), with_last(base, 10))?;
     let faults = faults::FaultPlan::new(config.faults.clone(), config.fault_seed);
     let latency = super::LatencyTable::new(&config.latency_overrides);
     let inner = Arc::new(LabInner {
@@ -330,6 +334,7 @@ pub(crate) async fn start(
         tracker: TaskTracker::new(),
         started: Instant::now(),
         state_dir: dir.clone(),
+        oci,
         config,
     });
 
@@ -340,6 +345,7 @@ pub(crate) async fn start(
         qnetd,
         control,
         files,
+        oci,
         ..
     } = listeners;
     for (i, l) in ssh.into_iter().enumerate() {
@@ -364,6 +370,7 @@ pub(crate) async fn start(
     inner
         .tracker
         .spawn(super::files::serve(inner.clone(), files));
+    inner.tracker.spawn(super::oci::serve(inner.clone(), oci));
 
     if let Some(d) = &dir {
         if let Err(e) = write_state_files(&inner, d) {
@@ -374,12 +381,13 @@ pub(crate) async fn start(
     Ok(inner)
 }
 
-/// Writes `lab.json` and `oci.tfstate` into the state directory.
+/// Writes `lab.json`, `oci.tfstate` and the OCI endpoint's files into the state directory.
 pub(crate) fn write_state_files(inner: &LabInner, dir: &Path) -> Result<(), LabError> {
     let io = |p: &Path, e| LabError::Io {
         path: p.to_path_buf(),
         source: e,
     };
+    super::oci::write_files(inner, dir)?;
     let st = state::describe(inner);
     // lab.json holds the client key and the root password: owner-only, like the key file.
     let p = dir.join("lab.json");

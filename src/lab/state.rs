@@ -100,6 +100,29 @@ pub struct LabState {
     pub osd_note: Option<String>,
     /// Hosts, Proxmox first, then the bastion.
     pub hosts: Vec<HostState>,
+    /// The lab's OCI endpoint and the files a client needs, when the lab has a state
+    /// directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciState>,
+}
+
+/// The lab's OCI endpoint (Usage, Limits, Budgets, Identity), on the bastion address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OciState {
+    /// `https://ADDR:8443`: every service's base URL.
+    pub url: String,
+    /// The region the configuration file names.
+    pub region: String,
+    /// The tenancy's OCID.
+    pub tenancy: String,
+    /// The user's OCID.
+    pub user: String,
+    /// The API key's fingerprint.
+    pub fingerprint: String,
+    /// The OCI CLI configuration file (profile `DEFAULT`).
+    pub config_path: String,
+    /// The endpoint's CA certificate, to trust instead of any other.
+    pub ca_certificate_path: String,
 }
 
 pub(crate) fn describe(inner: &LabInner) -> LabState {
@@ -212,5 +235,6 @@ pub(crate) fn describe(inner: &LabInner) -> LabState {
             .map(|d| d.join("oci.tfstate").display().to_string()),
         osd_note: layer1::osd_note(inner.config.tier, &layer1::layout(&inner.config)),
         hosts,
+        oci: super::oci::describe(inner),
     }
 }
