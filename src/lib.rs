@@ -14,6 +14,7 @@ pub mod lab;
 pub mod plugin;
 pub mod provider;
 pub mod rules;
+pub mod setup;
 pub mod tfplugin5;
 pub mod timeline;
 pub mod validate;

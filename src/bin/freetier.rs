@@ -5,6 +5,7 @@ use std::process::ExitCode;
 const USAGE: &str = "freetier: keep an Oracle Cloud stack inside the free tier
 
 Usage:
+  freetier setup [OPTIONS]            first step: tfvars, SSH and age keys, SOPS secrets (--help)
   freetier check [OPTIONS] DIR        audit .tf/.tfvars before any init (freetier check --help)
   freetier check --plan PLAN.json     audit `terraform show -json` plan output
   freetier validate [OPTIONS]         check what is deployed, layer by layer, against the
@@ -19,6 +20,9 @@ Usage:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
+        Some("setup") => {
+            freetier::setup::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
+        }
         Some("check") => {
             freetier::check::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
         }

@@ -108,6 +108,10 @@ pub struct LabConfig {
     /// What the hosts run. Default Proxmox VE.
     #[serde(default)]
     pub host_os: HostOs,
+    /// A custom image of this many GB that Layer 1's state says it imported and the nodes
+    /// boot (`oci_core_image.nodes`). `None`: the nodes boot a platform image.
+    #[serde(default)]
+    pub custom_image_gb: Option<u32>,
 }
 
 impl Default for LabConfig {
@@ -125,6 +129,7 @@ impl Default for LabConfig {
             base: None,
             qnetd_installed: true,
             host_os: HostOs::Proxmox,
+            custom_image_gb: None,
         }
     }
 }

@@ -158,12 +158,40 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
                 "ports": ["list", ["object", {"name": "string", "port": "number", "node_port": "number"}]]
             }]}
         },
-        "resources": []
+        "resources": custom_image(inner)
     })
 }
 
 /// A lineage stable for the lab's address base, so rewriting the file does not look like a
 /// different state to Terraform.
+/// The custom image Layer 1 imported, as the oracle/oci provider records `oci_core_image`
+/// (`size_in_mbs` is a string there: the API's int64 as the provider stores it).
+fn custom_image(inner: &LabInner) -> Value {
+    let gb = *inner
+        .custom_image_gb
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let Some(gb) = gb else {
+        return json!([]);
+    };
+    json!([{
+        "mode": "managed",
+        "type": "oci_core_image",
+        "name": "nodes",
+        "provider": "provider[\"registry.terraform.io/oracle/oci\"]",
+        "instances": [{
+            "schema_version": 0,
+            "attributes": {
+                "id": "ocid1.image.oc1.lab.nodes",
+                "display_name": "freetier-nodes",
+                "operating_system": "Debian",
+                "lifecycle_state": "AVAILABLE",
+                "size_in_mbs": (u64::from(gb) * 1024).to_string()
+            }
+        }]
+    }])
+}
+
 fn lineage(inner: &LabInner) -> String {
     let o = inner.base.octets();
     let h = keys::sha256_colon_hex(&[o[0], o[1], o[2], inner.config.hosts as u8])

@@ -168,6 +168,9 @@ pub(crate) struct LabInner {
     pub(crate) state_dir: Option<PathBuf>,
     /// The OCI tenancy behind the lab's OCI endpoint (`oci.rs`).
     pub(crate) oci: oci::OciAccount,
+    /// The size of the custom image Layer 1's state records, if any (see
+    /// [`LabConfig::custom_image_gb`]).
+    pub(crate) custom_image_gb: Mutex<Option<u32>>,
 }
 
 impl LabInner {
@@ -291,6 +294,20 @@ impl Lab {
     /// Releases every call currently held by a `hang` fault; they then run normally.
     pub fn release_hangs(&self) {
         self.inner.faults.release_hangs();
+    }
+
+    /// Makes Layer 1's state record a custom image of `gb` GB (or none), as if Layer 1 had
+    /// imported one, and rewrites `oci.tfstate`.
+    pub fn set_custom_image_gb(&self, gb: Option<u32>) -> Result<(), LabError> {
+        *self
+            .inner
+            .custom_image_gb
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = gb;
+        match &self.inner.state_dir {
+            Some(d) => net::write_state_files(&self.inner, d),
+            None => Ok(()),
+        }
     }
 
     /// The Terraform state (layer-1 outputs) this lab stands in for.

@@ -335,6 +335,7 @@ pub(crate) async fn start(
         started: Instant::now(),
         state_dir: dir.clone(),
         oci,
+        custom_image_gb: Mutex::new(config.custom_image_gb),
         config,
     });
 

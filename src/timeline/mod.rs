@@ -75,29 +75,43 @@ fn group_of(resource: &str) -> String {
 impl Timeline {
     /// Merges records into bars and marks the critical path.
     pub fn from_records(records: &[Record]) -> Timeline {
+        // Records of one step on one host make one bar while they follow each other; the same
+        // step again much later (a second apply, a check after the run) is a bar of its own.
+        const GAP_MS: f64 = 1000.0;
         let t0 = records.iter().map(|r| r.start_ms).fold(f64::MAX, f64::min);
-        let mut merged: BTreeMap<(String, String, String), Bar> = BTreeMap::new();
-        for r in records {
+        let mut sorted: Vec<&Record> = records.iter().collect();
+        sorted.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        let mut bars: Vec<Bar> = Vec::new();
+        let mut last: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for r in sorted {
             let group = group_of(&r.resource);
-            let bar = merged
-                .entry((group.clone(), r.step.clone(), r.host.clone()))
-                .or_insert(Bar {
-                    group,
-                    step: r.step.clone(),
-                    host: r.host.clone(),
-                    start: f64::MAX,
-                    end: 0.0,
-                    ok: true,
-                    critical: false,
-                });
-            bar.start = bar.start.min(r.start_ms - t0);
-            bar.end = bar.end.max(r.end_ms - t0);
-            bar.ok &= r.ok;
+            let key = (group.clone(), r.step.clone(), r.host.clone());
+            let (start, end) = (r.start_ms - t0, r.end_ms - t0);
+            match last.get(&key) {
+                Some(&i) if start - bars[i].end <= GAP_MS => {
+                    let bar = &mut bars[i];
+                    bar.end = bar.end.max(end);
+                    bar.ok &= r.ok;
+                }
+                _ => {
+                    last.insert(key, bars.len());
+                    bars.push(Bar {
+                        group,
+                        step: r.step.clone(),
+                        host: r.host.clone(),
+                        start,
+                        end,
+                        ok: r.ok,
+                        critical: false,
+                    });
+                }
+            }
         }
-        let mut bars: Vec<Bar> = merged.into_values().collect();
+        // The layers first, in order; the lab's own operations after them.
+        let rank = |g: &str| (!g.starts_with("Layer"), g.to_string());
         bars.sort_by(|a, b| {
-            a.group
-                .cmp(&b.group)
+            rank(&a.group)
+                .cmp(&rank(&b.group))
                 .then(a.start.total_cmp(&b.start))
                 .then(a.end.total_cmp(&b.end))
         });
@@ -108,7 +122,11 @@ impl Timeline {
                 .map(|b| b.start)
                 .fold(f64::MAX, f64::min)
                 .min(0.0);
-        let sequential = bars.iter().map(Bar::duration).sum();
+        let sequential = bars
+            .iter()
+            .filter(|b| counts(&bars, b))
+            .map(Bar::duration)
+            .sum();
         Timeline {
             bars,
             span,
@@ -124,19 +142,34 @@ impl Timeline {
     }
 }
 
+/// Whether `b` is the deployment's own work: the layers' steps when there are any (the lab's
+/// trace beside them shows the same work from the other side, on a clock of its own).
+pub(crate) fn counts(bars: &[Bar], b: &Bar) -> bool {
+    b.group.starts_with("Layer") || !bars.iter().any(|x| x.group.starts_with("Layer"))
+}
+
 /// Marks the chain that decided when the run ended: from the bar that ended last, each time
 /// the bar that ended last before it started. Without the dependencies themselves this is
 /// the chain of waits the run actually had.
 fn mark_critical(bars: &mut [Bar]) {
     // Records are whole milliseconds and a step starts right after the one it waited for.
     const SLACK_MS: f64 = 50.0;
-    let Some(mut at) = (0..bars.len()).max_by(|&a, &b| bars[a].end.total_cmp(&bars[b].end)) else {
+    let eligible: Vec<usize> = (0..bars.len())
+        .filter(|&i| counts(bars, &bars[i]))
+        .collect();
+    let Some(mut at) = eligible
+        .iter()
+        .copied()
+        .max_by(|&a, &b| bars[a].end.total_cmp(&bars[b].end))
+    else {
         return;
     };
     loop {
         bars[at].critical = true;
         let start = bars[at].start;
-        let before = (0..bars.len())
+        let before = eligible
+            .iter()
+            .copied()
             .filter(|&i| !bars[i].critical && bars[i].end <= start + SLACK_MS)
             .max_by(|&a, &b| bars[a].end.total_cmp(&bars[b].end));
         match before {

@@ -113,6 +113,13 @@ pub fn svg(t: &Timeline, title: &str) -> String {
     y += ROW_H;
     let mut at = 0.0;
     for (gi, group) in groups.iter().enumerate() {
+        if !t
+            .bars
+            .iter()
+            .any(|b| b.group == *group && super::counts(&t.bars, b))
+        {
+            continue;
+        }
         let _ = write!(
             s,
             r#"<text x="4" y="{:.1}">{}</text>"#,

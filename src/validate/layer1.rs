@@ -214,10 +214,9 @@ pub(super) fn allocation(st: Result<&LayerState, &String>) -> Row {
         Ok(t) => t,
         Err(e) => return Row::not_checked(ROW, format!("Layer 1's `tier` output: {e}")),
     };
-    let counted = st
-        .resources
-        .iter()
-        .any(|r| rules::oci_resource(&r.ty).is_some());
+    // Resources when the state has the instances; a state that holds only outputs (and at
+    // most an image, like the lab's stand-in for Layer 1) is read through its outputs.
+    let counted = st.resources.iter().any(|r| r.ty == "oci_core_instance");
     let (alloc, from) = if counted {
         (from_resources(&st.resources, tier), "Layer 1's resources")
     } else {
