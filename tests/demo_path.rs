@@ -8,43 +8,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::LabConfig;
 use support::*;
-
-fn newest_core() -> Core {
-    cores()
-        .into_iter()
-        .max_by_key(|c| c.version)
-        .expect("a core")
-}
-
-fn layer(wd: &Workdir, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("terraform")
-        .join(name);
-    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "tf") {
-            let file = p.file_name().unwrap().to_string_lossy().to_string();
-            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
-fn tool(name: &str) -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/bin")
-        .join(name);
-    if local.is_file() {
-        local
-    } else {
-        PathBuf::from(name)
-    }
-}
 
 /// `freetier validate --format json` against the three layers' states: exit code and rows
 /// as (row, status).
@@ -90,43 +58,25 @@ fn status_of<'a>(rows: &'a [(String, String)], row: &str) -> &'a str {
 fn the_demo_path_deploys_validates_draws_and_validate_names_each_injected_failure() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let core = newest_core();
-    let dir = tempfile::tempdir().unwrap();
-    let talos = rt
-        .block_on(TalosLab::start(LabConfig {
+    let stack = LabStack::start(
+        &rt,
+        &core,
+        LabConfig {
             time_scale: 0.02,
-            state_dir: Some(dir.path().to_path_buf()),
             custom_image_gb: Some(12),
             ..LabConfig::always_free()
-        }))
-        .expect("lab");
-    let lab = &talos.lab;
+        },
+    );
+    let (lab, l2, l3, dir) = (stack.lab(), &stack.l2, &stack.l3, &stack.dir);
     let log = dir.path().join("apply.log");
     let env = [
         ("TF_LOG_PROVIDER".to_string(), "info".to_string()),
         ("TF_LOG_PATH".to_string(), log.display().to_string()),
     ];
     // Layers 2 and 3, unchanged, as the demo applies them.
-    let l2 = Workdir::new(&core, true, "");
-    layer(&l2, "proxmox");
-    l2.write(
-        "terraform.tfvars",
-        &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
-    );
-    assert_eq!(l2.init().code, 0);
     let apply = ["apply", "-no-color", "-input=false", "-auto-approve"];
     let a2 = l2.run_with_env(l2.path(), &apply, &env);
     assert_eq!(a2.code, 0, "layer 2: {}", a2.text());
-    let l3 = Workdir::new(&core, true, "");
-    layer(&l3, "talos");
-    let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars")).unwrap();
-    l3.write(
-        "terraform.tfvars",
-        &format!(
-            "{tfvars}proxmox_state_path = {:?}\n",
-            l2.path().join("terraform.tfstate").display().to_string()
-        ),
-    );
-    assert_eq!(l3.init().code, 0);
     let a3 = l3.run_with_env(l3.path(), &apply, &env);
     assert_eq!(a3.code, 0, "layer 3: {}", a3.text());
     // The lab's side of the deployment, before anything else asks it questions.
@@ -149,7 +99,7 @@ fn the_demo_path_deploys_validates_draws_and_validate_names_each_injected_failur
     assert_eq!(listed.matches(" Ready ").count(), 2, "{listed}");
 
     // Everything deployed passes, the 12 GB custom image included.
-    let (code, rows, text) = validate(dir.path(), &l2, &l3);
+    let (code, rows, text) = validate(dir.path(), l2, l3);
     assert_eq!(code, 0, "validate on the deployed lab: {text}");
     for row in [
         "images",
@@ -222,7 +172,7 @@ fn the_demo_path_deploys_validates_draws_and_validate_names_each_injected_failur
 
     // Each failure, injected through the lab, fails validate and names its row.
     lab.set_custom_image_gb(Some(25)).unwrap();
-    let (code, rows, text) = validate(dir.path(), &l2, &l3);
+    let (code, rows, text) = validate(dir.path(), l2, l3);
     assert_eq!(
         (code, status_of(&rows, "images")),
         (1, "fail"),
@@ -231,7 +181,7 @@ fn the_demo_path_deploys_validates_draws_and_validate_names_each_injected_failur
     lab.set_custom_image_gb(Some(12)).unwrap();
 
     lab.set_oci_spend(0.01);
-    let (code, rows, text) = validate(dir.path(), &l2, &l3);
+    let (code, rows, text) = validate(dir.path(), l2, l3);
     assert_eq!(
         (code, status_of(&rows, "cost")),
         (1, "fail"),
@@ -263,7 +213,7 @@ fn the_demo_path_deploys_validates_draws_and_validate_names_each_injected_failur
     assert_eq!(stop.code, Some(0), "{stop:?}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let (code, rows, text) = loop {
-        let v = validate(dir.path(), &l2, &l3);
+        let v = validate(dir.path(), l2, l3);
         if status_of(&v.1, "kubernetes_nodes") == "fail" || std::time::Instant::now() > deadline {
             break v;
         }
@@ -276,31 +226,33 @@ fn the_demo_path_deploys_validates_draws_and_validate_names_each_injected_failur
     );
     assert!(text.contains("cp-2"), "the row names the node: {text}");
 
-    // An OSD stops: Ceph reports OSD_DOWN.
-    let osd = ssh_on(&rt, lab, "ampere-1", "ceph osd ls")
+    // An OSD stops: Ceph reports OSD_DOWN once its heartbeats are missed.
+    let osds = ssh_on(&rt, lab, "ampere-1", "ceph osd ls")
         .stdout_text()
         .to_string();
-    let first = osd.lines().next().unwrap_or("0").trim().to_string();
-    let host_of = ssh_on(&rt, lab, "ampere-1", &format!("ceph osd find {first}"))
-        .stdout_text()
-        .to_string();
-    let osd_host = if host_of.contains("ampere-2") {
-        "ampere-2"
-    } else {
-        "ampere-1"
+    let first = osds.lines().next().unwrap_or("0").trim().to_string();
+    let stopped = ["ampere-1", "ampere-2"]
+        .iter()
+        .map(|h| ssh_on(&rt, lab, h, &format!("systemctl stop ceph-osd@{first}")))
+        .filter(|o| o.code == Some(0))
+        .count();
+    assert!(stopped >= 1, "osd.{first} stopped on its host");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (code, rows, text) = loop {
+        let v = validate(dir.path(), l2, l3);
+        if status_of(&v.1, "ceph_health") == "fail" || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     };
-    let down = ssh_on(
-        &rt,
-        lab,
-        osd_host,
-        &format!("systemctl stop ceph-osd@{first}"),
-    );
-    assert_eq!(down.code, Some(0), "{down:?}");
-    let (code, rows, text) = validate(dir.path(), &l2, &l3);
     assert_eq!(
         (code, status_of(&rows, "ceph_health")),
         (1, "fail"),
         "an OSD down: {text}"
     );
-    rt.block_on(talos.stop()).unwrap();
+    assert!(
+        text.contains("OSD_DOWN"),
+        "the row says which check: {text}"
+    );
+    stack.stop(&rt);
 }

@@ -20,11 +20,9 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use freetier::lab::talos::Fault;
-use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::{FaultAction, FaultRule, FaultTrigger, Lab, LabConfig};
 use support::*;
 
@@ -61,79 +59,23 @@ impl Layer {
     }
 }
 
-/// A lab with both layers' working directories initialised, as a user has them.
-struct Stack {
-    talos: TalosLab,
-    l2: Workdir,
-    l3: Workdir,
-    _dir: tempfile::TempDir,
-}
-
-impl Stack {
-    fn lab(&self) -> &Lab {
-        &self.talos.lab
-    }
-    fn workdir(&self, layer: Layer) -> &Workdir {
-        match layer {
-            Layer::Proxmox => &self.l2,
-            Layer::Talos => &self.l3,
-        }
+/// The work dir of `layer` in `s`.
+fn workdir(s: &LabStack, layer: Layer) -> &Workdir {
+    match layer {
+        Layer::Proxmox => &s.l2,
+        Layer::Talos => &s.l3,
     }
 }
 
-fn newest_core() -> Core {
-    cores()
-        .into_iter()
-        .max_by_key(|c| c.version)
-        .expect("a core")
-}
-
-fn layer_files(wd: &Workdir, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("terraform")
-        .join(name);
-    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "tf") {
-            let file = p.file_name().unwrap().to_string_lossy().to_string();
-            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
-fn stack(rt: &tokio::runtime::Runtime, core: &Core) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let talos = rt
-        .block_on(TalosLab::start(LabConfig {
+fn stack(rt: &tokio::runtime::Runtime, core: &Core) -> LabStack {
+    LabStack::start(
+        rt,
+        core,
+        LabConfig {
             time_scale: 0.0,
-            state_dir: Some(dir.path().to_path_buf()),
             ..LabConfig::always_free()
-        }))
-        .expect("lab");
-    let l2 = Workdir::new(core, true, "");
-    layer_files(&l2, "proxmox");
-    l2.write(
-        "terraform.tfvars",
-        &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
-    );
-    assert_eq!(l2.init().code, 0);
-    let l3 = Workdir::new(core, true, "");
-    layer_files(&l3, "talos");
-    let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars")).unwrap();
-    l3.write(
-        "terraform.tfvars",
-        &format!(
-            "{tfvars}proxmox_state_path = {:?}\n",
-            l2.path().join("terraform.tfstate").display().to_string()
-        ),
-    );
-    assert_eq!(l3.init().code, 0);
-    Stack {
-        talos,
-        l2,
-        l3,
-        _dir: dir,
-    }
+        },
+    )
 }
 
 /// Talos and Kubernetes operations are the fleet's; the rest are the lab hosts'.
@@ -178,12 +120,12 @@ fn census(rt: &tokio::runtime::Runtime, core: &Core) -> Vec<(Layer, String)> {
             .filter(|op| is_talos_op(op)),
     );
     take(Layer::Talos, l3_ops);
-    rt.block_on(s.talos.stop()).unwrap();
+    s.stop(rt);
     rows
 }
 
 /// Arms `fault` on the first call of `op`.
-fn arm(s: &Stack, op: &str, fault: &str) {
+fn arm(s: &LabStack, op: &str, fault: &str) {
     if is_talos_op(op) {
         let f = match fault {
             "error" => Fault::error("injected by the fault matrix"),
@@ -213,14 +155,14 @@ fn arm(s: &Stack, op: &str, fault: &str) {
         .expect("fault rule");
 }
 
-fn clear(s: &Stack) {
+fn clear(s: &LabStack) {
     s.lab().release_hangs();
     s.lab().clear_faults();
     s.talos.guests.fleet().clear_faults();
 }
 
 /// Whether the first call of `op` has started (and, with a hang, is being held).
-fn reached(s: &Stack, op: &str) -> bool {
+fn reached(s: &LabStack, op: &str) -> bool {
     if is_talos_op(op) {
         s.talos.guests.fleet().calls(op) >= 1
     } else {
@@ -228,35 +170,10 @@ fn reached(s: &Stack, op: &str) -> bool {
     }
 }
 
-/// SIGKILLs the provider processes serving `wd`; returns how many there were.
-fn kill_provider(wd: &Workdir) -> usize {
-    let mark = wd.path().display().to_string();
-    let mut killed = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        if exe
-            .display()
-            .to_string()
-            .contains("terraform-provider-freetier")
-            && cwd.display().to_string() == mark
-        {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            killed += 1;
-        }
-    }
-    killed
-}
-
 /// The faulted apply. A hang is answered after 2 s; a kill SIGKILLs the provider while the
 /// call is held. Returns whether the fault was reached.
-fn faulted_apply(s: &Stack, layer: Layer, op: &str, fault: &str) -> Result<bool, String> {
-    let wd = s.workdir(layer);
+fn faulted_apply(s: &LabStack, layer: Layer, op: &str, fault: &str) -> Result<bool, String> {
+    let wd = workdir(s, layer);
     if !matches!(fault, "hang" | "kill") {
         wd.apply();
         let called = if is_talos_op(op) {
@@ -282,7 +199,7 @@ fn faulted_apply(s: &Stack, layer: Layer, op: &str, fault: &str) -> Result<bool,
                 200
             }));
             if fault == "kill" {
-                killed = kill_provider(wd);
+                killed = signal_provider(wd, "-KILL");
             }
         }
         if fault == "hang" || !hit || killed == 0 {
@@ -298,13 +215,13 @@ fn faulted_apply(s: &Stack, layer: Layer, op: &str, fault: &str) -> Result<bool,
 }
 
 /// What the checks found: problems, each a sentence.
-fn check(rt: &tokio::runtime::Runtime, s: &Stack, layer: Layer) -> Vec<String> {
+fn check(rt: &tokio::runtime::Runtime, s: &LabStack, layer: Layer) -> Vec<String> {
     let mut problems = Vec::new();
     for l in [Layer::Proxmox, Layer::Talos] {
         if l > layer {
             break;
         }
-        let wd = s.workdir(l);
+        let wd = workdir(s, l);
         let again = wd.apply();
         if again.code != 0 {
             problems.push(format!(
@@ -439,7 +356,7 @@ fn cell(rt: &tokio::runtime::Runtime, core: &Core, layer: Layer, op: &str, fault
     if hit {
         problems.extend(check(rt, &s, layer));
     }
-    rt.block_on(s.talos.stop()).unwrap();
+    s.stop(rt);
     if !hit {
         Outcome::NotReached
     } else if problems.is_empty() {

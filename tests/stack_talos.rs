@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
@@ -16,29 +16,6 @@ use base64::Engine as _;
 use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::{HostOs, LabConfig};
 use support::*;
-
-/// A layer's `.tf` files, as a user has them.
-fn layer(wd: &Workdir, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("terraform")
-        .join(name);
-    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "tf") {
-            let file = p.file_name().unwrap().to_string_lossy().to_string();
-            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
-fn kubectl() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl");
-    if local.is_file() {
-        local
-    } else {
-        PathBuf::from("kubectl")
-    }
-}
 
 /// Every secret Layers 2 and 3 hand the provider or get from it, named: the API token, the
 /// age key, each key and secret of the Talos bundle, the kubeconfig's and talosconfig's keys.
@@ -97,15 +74,6 @@ fn layer3_secrets(l2: &Workdir, l3: &Workdir) -> Vec<(String, String)> {
     out
 }
 
-fn sops() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/sops");
-    if local.is_file() {
-        local
-    } else {
-        PathBuf::from("sops")
-    }
-}
-
 #[test]
 fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_core() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -123,7 +91,7 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         let lab = &talos_lab.lab;
         // Layer 2 first, as a user runs it.
         let l2 = Workdir::new(&core, true, "");
-        layer(&l2, "proxmox");
+        copy_layer(&l2, "proxmox");
         l2.write(
             "terraform.tfvars",
             &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
@@ -137,7 +105,7 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         }
         // Layer 3 reads Layer 2's state, with what the lab wrote for it.
         let l3 = Workdir::new(&core, true, "");
-        layer(&l3, "talos");
+        copy_layer(&l3, "talos");
         let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars"))
             .expect("the lab writes talos.tfvars");
         l3.write(
@@ -210,7 +178,7 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         let kc = l3.run(&["output", "-raw", "kubeconfig"]).stdout;
         let kc_path = l3.path().join("kubeconfig");
         std::fs::write(&kc_path, &kc).unwrap();
-        let out = Command::new(kubectl())
+        let out = Command::new(tool("kubectl"))
             .args([
                 "--kubeconfig",
                 &kc_path.display().to_string(),
@@ -235,7 +203,7 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
             .and_then(|v| v["private_key"].as_str().map(str::to_string))
             .unwrap_or_default();
         let recipient = l3.run(&["output", "-raw", "sops_age_public_key"]).stdout;
-        let out = Command::new(kubectl())
+        let out = Command::new(tool("kubectl"))
             .args([
                 "--kubeconfig",
                 &kc_path.display().to_string(),
@@ -265,14 +233,14 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         }
         let plain = l3.path().join("secret.yaml");
         std::fs::write(&plain, "password: hunter2\n").unwrap();
-        let enc = Command::new(sops())
+        let enc = Command::new(tool("sops"))
             .args(["--encrypt", "--age", recipient.trim()])
             .arg(&plain)
             .output()
             .expect("sops");
         let enc_path = l3.path().join("secret.enc.yaml");
         std::fs::write(&enc_path, &enc.stdout).unwrap();
-        let dec = Command::new(sops())
+        let dec = Command::new(tool("sops"))
             .env("SOPS_AGE_KEY", &key)
             .args(["--decrypt"])
             .arg(&enc_path)
@@ -387,7 +355,7 @@ const BOOTSTRAP: &str = "machine.MachineService/Bootstrap";
 
 /// Ready nodes `kubectl get nodes` lists through `kubeconfig`, or what went wrong.
 fn kubectl_ready_nodes(kubeconfig: &Path) -> Result<usize, String> {
-    let out = Command::new(kubectl())
+    let out = Command::new(tool("kubectl"))
         .args(["--kubeconfig", &kubeconfig.display().to_string()])
         .args(["get", "nodes"])
         .output()
@@ -422,7 +390,7 @@ fn layer3_puts_talos_straight_on_hosts_waiting_in_maintenance_mode_on_every_core
         let fleet = talos_lab.guests.fleet();
         let calls = |op: &str| fleet.trace().iter().filter(|t| t.op == op && t.ok).count();
         let l3 = Workdir::new(&core, true, "");
-        layer(&l3, "talos");
+        copy_layer(&l3, "talos");
         let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars"))
             .expect("the lab writes talos.tfvars");
         assert!(

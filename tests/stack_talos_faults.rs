@@ -10,12 +10,10 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use freetier::lab::talos::Fault;
-use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::{FaultRule, Lab, LabConfig};
 use support::*;
 
@@ -33,69 +31,18 @@ const KUBECONFIG: &str = "machine.MachineService/Kubeconfig";
 const CLUSTER: &str = "freetier_talos_cluster.this";
 
 /// A lab with Layer 2 applied, and Layer 3 initialised over it, as a user has them.
-struct Stack {
-    talos: TalosLab,
-    l3: Workdir,
-    _l2: Workdir,
-    _dir: tempfile::TempDir,
-}
-
-impl Stack {
-    fn lab(&self) -> &Lab {
-        &self.talos.lab
-    }
-}
-
-/// A layer's `.tf` files, as a user has them.
-fn layer(wd: &Workdir, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("terraform")
-        .join(name);
-    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "tf") {
-            let file = p.file_name().unwrap().to_string_lossy().to_string();
-            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
-/// Starts a lab whose VMs boot Talos, applies Layer 2 on it and initialises Layer 3.
-fn stack(rt: &tokio::runtime::Runtime, core: &Core) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let talos = rt
-        .block_on(TalosLab::start(LabConfig {
+fn stack(rt: &tokio::runtime::Runtime, core: &Core) -> LabStack {
+    let s = LabStack::start(
+        rt,
+        core,
+        LabConfig {
             time_scale: 0.0,
-            state_dir: Some(dir.path().to_path_buf()),
             ..LabConfig::always_free()
-        }))
-        .expect("lab");
-    let l2 = Workdir::new(core, true, "");
-    layer(&l2, "proxmox");
-    l2.write(
-        "terraform.tfvars",
-        &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
+        },
     );
-    assert_eq!(l2.init().code, 0);
-    let a2 = l2.apply();
+    let a2 = s.l2.apply();
     assert_eq!(a2.code, 0, "layer 2: {}", a2.text());
-    let l3 = Workdir::new(core, true, "");
-    layer(&l3, "talos");
-    let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars")).unwrap();
-    l3.write(
-        "terraform.tfvars",
-        &format!(
-            "{tfvars}proxmox_state_path = {:?}\n",
-            l2.path().join("terraform.tfstate").display().to_string()
-        ),
-    );
-    assert_eq!(l3.init().code, 0);
-    Stack {
-        talos,
-        l3,
-        _l2: l2,
-        _dir: dir,
-    }
+    s
 }
 
 /// The lab's Proxmox VE hosts (the bastion runs none).
@@ -154,7 +101,7 @@ fn vm_creates(lab: &Lab) -> usize {
 }
 
 /// How many calls of a Talos operation succeeded and failed.
-fn talos_calls(stack: &Stack, op: &str) -> (usize, usize) {
+fn talos_calls(stack: &LabStack, op: &str) -> (usize, usize) {
     let trace = stack.talos.guests.fleet().trace();
     let ok = trace.iter().filter(|t| t.op == op && t.ok).count();
     let failed = trace.iter().filter(|t| t.op == op && !t.ok).count();
@@ -163,7 +110,7 @@ fn talos_calls(stack: &Stack, op: &str) -> (usize, usize) {
 
 /// The end every scenario shares: the re-apply succeeded, the plan after it is empty, one VM
 /// per host was made once, and the state records exactly the VMs on the hosts.
-fn assert_converged_with_one_vm_each(rt: &tokio::runtime::Runtime, s: &Stack, again: &Run) {
+fn assert_converged_with_one_vm_each(rt: &tokio::runtime::Runtime, s: &LabStack, again: &Run) {
     assert_eq!(again.code, 0, "the re-apply converges: {}", again.text());
     let plan = s.l3.plan();
     assert_eq!(plan.code, 0, "plan after the re-apply: {}", plan.text());

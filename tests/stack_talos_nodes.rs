@@ -14,13 +14,11 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use freetier::clients::talos::{self, TalosContext};
 use freetier::clients::Call;
 use freetier::lab::talos::Fault;
-use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::{FaultRule, Lab, LabConfig};
 use support::*;
 
@@ -119,40 +117,15 @@ output "talosconfig" {
 }
 "#;
 
-fn kubectl() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl");
-    if local.is_file() {
-        local
-    } else {
-        PathBuf::from("kubectl")
-    }
-}
-
-/// A layer's `.tf` files, as a user has them.
-fn layer(wd: &Workdir, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("terraform")
-        .join(name);
-    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "tf") {
-            let file = p.file_name().unwrap().to_string_lossy().to_string();
-            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
 /// The lab, Layer 2 applied on it, and the test's cluster configuration initialised.
 struct Stack {
-    talos: TalosLab,
+    base: LabStack,
     wd: Workdir,
-    _l2: Workdir,
-    _dir: tempfile::TempDir,
 }
 
 impl Stack {
     fn lab(&self) -> &Lab {
-        &self.talos.lab
+        self.base.lab()
     }
 
     /// Configures the nodes `cp-N` for each N in `numbers`.
@@ -180,45 +153,26 @@ impl Stack {
 
     /// How many calls of a Talos operation succeeded.
     fn talos_ok(&self, op: &str) -> usize {
-        let trace = self.talos.guests.fleet().trace();
+        let trace = self.base.talos.guests.fleet().trace();
         trace.iter().filter(|t| t.op == op && t.ok).count()
     }
 }
 
 fn stack(rt: &tokio::runtime::Runtime, core: &Core) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let talos = rt
-        .block_on(TalosLab::start(LabConfig {
+    let base = LabStack::start(
+        rt,
+        core,
+        LabConfig {
             time_scale: 0.0,
-            state_dir: Some(dir.path().to_path_buf()),
             ..LabConfig::always_free()
-        }))
-        .expect("lab");
-    let l2 = Workdir::new(core, true, "");
-    layer(&l2, "proxmox");
-    l2.write(
-        "terraform.tfvars",
-        &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
+        },
     );
-    assert_eq!(l2.init().code, 0);
-    let a2 = l2.apply();
+    let a2 = base.l2.apply();
     assert_eq!(a2.code, 0, "layer 2: {}", a2.text());
     let wd = Workdir::new(core, true, MAIN_TF);
-    let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars")).unwrap();
-    wd.write(
-        "terraform.tfvars",
-        &format!(
-            "{tfvars}proxmox_state_path = {:?}\n",
-            l2.path().join("terraform.tfstate").display().to_string()
-        ),
-    );
+    wd.write("terraform.tfvars", &base.layer3_tfvars());
     assert_eq!(wd.init().code, 0);
-    Stack {
-        talos,
-        wd,
-        _l2: l2,
-        _dir: dir,
-    }
+    Stack { base, wd }
 }
 
 /// The names of `numbers`' nodes.
@@ -293,7 +247,7 @@ fn kube_nodes(wd: &Workdir) -> Vec<(String, bool)> {
         wd.run(&["output", "-raw", "kubeconfig"]).stdout,
     )
     .unwrap();
-    let out = Command::new(kubectl())
+    let out = Command::new(tool("kubectl"))
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .args(["get", "nodes", "-o", "json"])
@@ -394,7 +348,8 @@ fn grow_shrink_and_move(rt: &tokio::runtime::Runtime, core: &Core) {
     // cp-2 goes. It does not answer Talos's API, so its member is removed through a node
     // that stays; and the provider is killed while cp-2's VM is being destroyed.
     s.configure(&[1, 3]);
-    s.talos
+    s.base
+        .talos
         .guests
         .fleet()
         .set_fault(ETCD_LEAVE, Fault::error("connection refused"));
@@ -415,7 +370,7 @@ fn grow_shrink_and_move(rt: &tokio::runtime::Runtime, core: &Core) {
     );
     s.lab().release_hangs();
     s.lab().clear_faults();
-    s.talos.guests.fleet().clear_faults();
+    s.base.talos.guests.fleet().clear_faults();
 
     let shrunk = s.wd.apply();
     assert_eq!(shrunk.code, 0, "the removal finishes: {}", shrunk.text());
@@ -438,5 +393,5 @@ fn grow_shrink_and_move(rt: &tokio::runtime::Runtime, core: &Core) {
     let destroy = s.wd.destroy();
     assert_eq!(destroy.code, 0, "destroy: {}", destroy.text());
     assert!(vms(rt, s.lab()).is_empty(), "no VM left");
-    rt.block_on(s.talos.stop()).unwrap();
+    rt.block_on(s.base.talos.stop()).unwrap();
 }

@@ -18,20 +18,6 @@ use freetier::lab::talos_guests::TalosLab;
 use freetier::lab::{FaultAction, FaultRule, FaultTrigger, LabConfig};
 use support::*;
 
-/// A layer's `.tf` files, as a user has them.
-fn layer(wd: &Workdir, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("terraform")
-        .join(name);
-    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "tf") {
-            let file = p.file_name().unwrap().to_string_lossy().to_string();
-            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
 /// What one `freetier validate` run printed, and its rows by name.
 struct Validated {
     code: i32,
@@ -91,7 +77,7 @@ fn deployed(rt: &tokio::runtime::Runtime) -> (TalosLab, tempfile::TempDir, Workd
         }))
         .expect("lab");
     let l2 = Workdir::new(&core, true, "");
-    layer(&l2, "proxmox");
+    copy_layer(&l2, "proxmox");
     l2.write(
         "terraform.tfvars",
         &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
@@ -100,7 +86,7 @@ fn deployed(rt: &tokio::runtime::Runtime) -> (TalosLab, tempfile::TempDir, Workd
     let a2 = l2.apply();
     assert_eq!(a2.code, 0, "[{}] layer 2: {}", core.name, a2.text());
     let l3 = Workdir::new(&core, true, "");
-    layer(&l3, "talos");
+    copy_layer(&l3, "talos");
     let tfvars = std::fs::read_to_string(dir.path().join("talos.tfvars")).unwrap();
     l3.write(
         "terraform.tfvars",

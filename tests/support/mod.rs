@@ -526,3 +526,103 @@ pub fn apply_and_kill_while_held(lab: &freetier::lab::Lab, wd: &Workdir) -> (usi
         (killed, apply.join().unwrap())
     })
 }
+
+/// A layer's `.tf` files (`terraform/<name>`), copied into `wd` as a user has them.
+pub fn copy_layer(wd: &Workdir, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("terraform")
+        .join(name);
+    for e in std::fs::read_dir(&dir).expect("layer dir").flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "tf") {
+            let file = p.file_name().unwrap().to_string_lossy().to_string();
+            wd.write(&file, &std::fs::read_to_string(&p).unwrap());
+        }
+    }
+}
+
+/// `.tools/bin/<name>` when `scripts/install-tools.sh` put it there, else `<name>` on PATH.
+pub fn tool(name: &str) -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/bin")
+        .join(name);
+    if local.is_file() {
+        local
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// The lab as `freetier lab up` runs it (a VM booted from a `cidata` ISO runs Talos), with
+/// Layer 2 (`terraform/proxmox`) and Layer 3 (`terraform/talos`) initialised over it with the
+/// tfvars the lab wrote, as a user has them. Nothing is applied yet.
+pub struct LabStack {
+    /// The lab and its Talos guests.
+    pub talos: freetier::lab::talos_guests::TalosLab,
+    /// Layer 2's work dir.
+    pub l2: Workdir,
+    /// Layer 3's work dir.
+    pub l3: Workdir,
+    /// The lab's state folder.
+    pub dir: tempfile::TempDir,
+}
+
+impl LabStack {
+    /// Starts a lab from `config` (its state folder is the stack's own) and initialises both
+    /// layers on `core`.
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        core: &Core,
+        config: freetier::lab::LabConfig,
+    ) -> LabStack {
+        let dir = tempfile::tempdir().unwrap();
+        let talos = rt
+            .block_on(freetier::lab::talos_guests::TalosLab::start(
+                freetier::lab::LabConfig {
+                    state_dir: Some(dir.path().to_path_buf()),
+                    ..config
+                },
+            ))
+            .expect("lab");
+        let l2 = Workdir::new(core, true, "");
+        copy_layer(&l2, "proxmox");
+        l2.write(
+            "terraform.tfvars",
+            &std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap(),
+        );
+        assert_eq!(l2.init().code, 0, "init of terraform/proxmox");
+        let stack = LabStack {
+            talos,
+            l3: Workdir::new(core, true, ""),
+            l2,
+            dir,
+        };
+        copy_layer(&stack.l3, "talos");
+        stack.l3.write("terraform.tfvars", &stack.layer3_tfvars());
+        assert_eq!(stack.l3.init().code, 0, "init of terraform/talos");
+        stack
+    }
+
+    /// The lab.
+    pub fn lab(&self) -> &freetier::lab::Lab {
+        &self.talos.lab
+    }
+
+    /// What Layer 3 reads: the lab's `talos.tfvars` and where Layer 2's state is.
+    pub fn layer3_tfvars(&self) -> String {
+        let tfvars = std::fs::read_to_string(self.dir.path().join("talos.tfvars")).unwrap();
+        format!(
+            "{tfvars}proxmox_state_path = {:?}\n",
+            self.l2
+                .path()
+                .join("terraform.tfstate")
+                .display()
+                .to_string()
+        )
+    }
+
+    /// Stops the guests and the lab.
+    pub fn stop(self, rt: &tokio::runtime::Runtime) {
+        rt.block_on(self.talos.stop()).unwrap();
+    }
+}
