@@ -302,32 +302,10 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         // Import: the state loses the cluster; its secrets bundle brings it back, and the next
         // apply adopts the same VMs.
         let before = l3.run(&["output", "-json", "nodes"]).stdout;
-        let secrets = l3
-            .resource_values("freetier_talos_cluster.this")
-            .and_then(|v| v["machine_secrets"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        let file = l3.path().join("secrets.yaml");
-        std::fs::write(&file, &secrets).unwrap();
-        let rm = l3.run(&["state", "rm", "-no-color", "freetier_talos_cluster.this"]);
-        let import = l3.run(&[
-            "import",
-            "-no-color",
-            "-input=false",
-            "freetier_talos_cluster.this",
-            &format!("freetier={}", file.display()),
-        ]);
-        let adopt = l3.apply();
-        let after = l3.plan();
+        let adopted = import_and_adopt(&l3);
         let nodes_after = l3.run(&["output", "-json", "nodes"]).stdout;
-        if rm.code != 0 || import.code != 0 || adopt.code != 0 || after.code != 0 {
-            failures.push(format!(
-                "[{}] import and adopt: {}\n{}\n{}\n{}",
-                core.name,
-                rm.text(),
-                import.text(),
-                adopt.text(),
-                after.text()
-            ));
+        if let Err(e) = adopted {
+            failures.push(format!("[{}] {e}", core.name));
         } else if nodes_after != before {
             failures.push(format!(
                 "[{}] adopting changed the VMs: {before} became {nodes_after}",
@@ -347,6 +325,37 @@ fn layer3_creates_talos_in_vms_on_layer2_and_kubectl_sees_ready_nodes_on_every_c
         rt.block_on(talos_lab.stop()).unwrap();
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Drops the cluster from Layer 3's state, imports it from its secrets bundle (kept in a
+/// file, as a user keeps it), applies, and requires the plan after that to be empty.
+fn import_and_adopt(l3: &Workdir) -> Result<(), String> {
+    let secrets = l3
+        .resource_values("freetier_talos_cluster.this")
+        .and_then(|v| v["machine_secrets"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let file = l3.path().join("secrets.yaml");
+    std::fs::write(&file, &secrets).unwrap();
+    let rm = l3.run(&["state", "rm", "-no-color", "freetier_talos_cluster.this"]);
+    let import = l3.run(&[
+        "import",
+        "-no-color",
+        "-input=false",
+        "freetier_talos_cluster.this",
+        &format!("freetier={}", file.display()),
+    ]);
+    let adopt = l3.apply();
+    let after = l3.plan();
+    if rm.code != 0 || import.code != 0 || adopt.code != 0 || after.code != 0 {
+        return Err(format!(
+            "import and adopt: {}\n{}\n{}\n{}",
+            rm.text(),
+            import.text(),
+            adopt.text(),
+            after.text()
+        ));
+    }
+    Ok(())
 }
 
 /// Talos's apid operations, as the lab's trace names them.
@@ -449,31 +458,8 @@ fn layer3_puts_talos_straight_on_hosts_waiting_in_maintenance_mode_on_every_core
         }
         // Import: the state loses the cluster; its secrets bring it back, and the next apply
         // adopts the configured hosts without configuring or bootstrapping them again.
-        let secrets = l3
-            .resource_values("freetier_talos_cluster.this")
-            .and_then(|v| v["machine_secrets"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        let file = l3.path().join("secrets.yaml");
-        std::fs::write(&file, &secrets).unwrap();
-        let rm = l3.run(&["state", "rm", "-no-color", "freetier_talos_cluster.this"]);
-        let import = l3.run(&[
-            "import",
-            "-no-color",
-            "-input=false",
-            "freetier_talos_cluster.this",
-            &format!("freetier={}", file.display()),
-        ]);
-        let adopt = l3.apply();
-        let after = l3.plan();
-        if rm.code != 0 || import.code != 0 || adopt.code != 0 || after.code != 0 {
-            failures.push(format!(
-                "[{}] import and adopt: {}\n{}\n{}\n{}",
-                core.name,
-                rm.text(),
-                import.text(),
-                adopt.text(),
-                after.text()
-            ));
+        if let Err(e) = import_and_adopt(&l3) {
+            failures.push(format!("[{}] {e}", core.name));
         }
         if (calls(APPLY_CONFIGURATION), calls(BOOTSTRAP)) != (2, 1) {
             failures.push(format!(

@@ -924,6 +924,11 @@ mod tests {
     }
 
     async fn plan(config: Value, prior: Value) -> Diagnostics {
+        planned(config, prior).await.diagnostics
+    }
+
+    /// The plan of `config` over `prior`, as ModifyPlan leaves it.
+    async fn planned(config: Value, prior: Value) -> PlanResponse {
         let mut resp = PlanResponse {
             planned: config.clone(),
             requires_replace: Vec::new(),
@@ -940,7 +945,7 @@ mod tests {
                 &mut resp,
             )
             .await;
-        resp.diagnostics
+        resp
     }
 
     #[tokio::test]
@@ -1155,22 +1160,7 @@ mod tests {
         }
         // The plan leaves the node statuses to the apply, which makes new VMs.
         let config = on("proxmox", "ampere-2", "10.0.1.11");
-        let mut resp = PlanResponse {
-            planned: config.clone(),
-            requires_replace: Vec::new(),
-            private: Private::new(),
-            diagnostics: Diagnostics::default(),
-        };
-        TalosClusterResource
-            .modify_plan(
-                &Ctx::default(),
-                PlanRequest {
-                    config: &config,
-                    prior: &prior,
-                },
-                &mut resp,
-            )
-            .await;
+        let resp = planned(config, prior.clone()).await;
         assert!(!resp.diagnostics.has_errors(), "{:?}", resp.diagnostics);
         assert_eq!(resp.planned.attr("nodes"), &Value::Unknown);
     }
