@@ -21,6 +21,7 @@ locals {
   pve        = local.on_proxmox ? data.terraform_remote_state.proxmox[0].outputs : null
   oci        = local.on_proxmox ? null : data.terraform_remote_state.oci[0].outputs
   hosts      = local.on_proxmox ? local.pve.nodes : []
+  # VMs on each Proxmox VE host; or each A1 host is one node, at its address in the subnet.
   vms = local.on_proxmox ? flatten([
     for h, host in local.hosts : [
       for k in range(var.vms_per_host) : {
@@ -29,7 +30,6 @@ locals {
         address = cidrhost(var.node_cidr, var.first_address + h * var.vms_per_host + k)
       }
     ]
-    # Each A1 host is one node, at its address in the hosts' subnet.
     ]) : [
     for i, n in local.oci.nodes : {
       name    = "cp-${i + 1}"
