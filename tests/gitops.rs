@@ -2,8 +2,12 @@
 //! kind, every kustomization's resources exist, every HelmRelease names a HelmRepository of
 //! the tree and a pinned chart version, Secrets live only in `*.sops.yaml` templates, the
 //! Layer 3 sync path holds the Flux Kustomizations in order; the templates encrypt and decrypt
-//! with the real `sops` and an `age-keygen` key; and every object is accepted, with
-//! server-side dry-run, by the lab's Kubernetes API after Flux's CRDs are applied.
+//! with the real `sops` and an `age-keygen` key; every object, the SOPS templates as
+//! stored and what kubectl's kustomize builds validate offline against the schemas of
+//! kubernetes-models and @kubernetes-models/flux-cd (tests/schema/validate.mjs, installed
+//! by scripts/install-tools.sh), a check with teeth; and every object is accepted, with
+//! server-side dry-run, by the lab's Kubernetes API after Flux's CRDs are applied (whose
+//! CRDs there carry no schema, hence the offline check).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -382,6 +386,224 @@ fn the_sync_path_orders_sources_cert_manager_then_apps_with_sops_decryption() {
             serde_json::json!({"provider": "sops", "secretRef": {"name": manifests::SOPS_SECRET}}),
             "{name}"
         );
+    }
+}
+
+// ---------- the Kubernetes and Flux schemas, offline ----------
+
+/// What to do when node or the schema packages are missing.
+const INSTALL_HINT: &str = "run `bash scripts/install-tools.sh`, which installs \
+    kubernetes-models, @kubernetes-models/flux-cd and yaml into .tools/schema with npm ci \
+    (it needs the machine's node and npm)";
+
+/// `node tests/schema/validate.mjs FILES` in `dir`: whether every document passed, and the
+/// validator's report, one `FILE[#N] KIND/NAME: ok` or `... FAIL` line per document.
+fn schema_check(dir: &Path, files: &[String]) -> (bool, String) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = repo.join(".tools/schema/node_modules");
+    for pkg in ["kubernetes-models", "@kubernetes-models/flux-cd", "yaml"] {
+        assert!(
+            modules.join(pkg).join("package.json").is_file(),
+            "{pkg} is not in {}: {INSTALL_HINT}",
+            modules.display()
+        );
+    }
+    let out = Command::new(tool("node"))
+        .current_dir(dir)
+        .arg(repo.join("tests/schema/validate.mjs"))
+        .arg("--modules")
+        .arg(&modules)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("node: {e}: the schema check needs Node.js; {INSTALL_HINT}"));
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    // Exit 1 is a verdict on the documents; anything else is the validator failing to run.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "validate.mjs {}: {report}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+/// The report's block for `file`: its documents' lines and their indented errors.
+fn report_of(report: &str, file: &str) -> String {
+    let mut block = Vec::new();
+    let mut inside = false;
+    for line in report.lines() {
+        if !line.starts_with(' ') {
+            inside = line.starts_with(&format!("{file} ")) || line.starts_with(&format!("{file}#"));
+        }
+        if inside {
+            block.push(line);
+        }
+    }
+    block.join("\n")
+}
+
+#[test]
+fn every_manifest_validates_against_the_kubernetes_and_flux_schemas_offline() {
+    let all = docs();
+    // kustomize's own files are no API objects; kubectl's kustomize checks them (below).
+    let objects: Vec<&Doc> = all.iter().filter(|d| !d.is_kustomize_file()).collect();
+    let files: BTreeSet<String> = objects.iter().map(|d| d.rel()).collect();
+    let files: Vec<String> = files.into_iter().collect();
+    let (passed, report) = schema_check(&root(), &files);
+    assert!(passed, "{report}");
+    // One `ok` per object: nothing was skipped.
+    let ok = report.lines().filter(|l| l.ends_with(": ok")).count();
+    assert_eq!(ok, objects.len(), "{report}");
+    // The SOPS templates as stored, plain text, are checked as the Secrets they decrypt to.
+    let templates: Vec<&&Doc> = objects
+        .iter()
+        .filter(|d| d.rel().ends_with(".sops.yaml"))
+        .collect();
+    assert_eq!(templates.len(), 2, "{report}");
+    for d in templates {
+        let line = format!("{} Secret/{}: ok", d.rel(), d.name());
+        assert!(report.lines().any(|l| l == line), "{line}\n{report}");
+    }
+}
+
+#[test]
+fn every_kustomization_file_builds_with_kubectls_kustomize_and_what_it_builds_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: BTreeSet<PathBuf> = docs()
+        .iter()
+        .filter(|d| d.is_kustomize_file())
+        .map(|d| d.file.parent().unwrap().to_path_buf())
+        .collect();
+    assert_eq!(dirs.len(), 5, "{dirs:?}");
+    let mut built = Vec::new();
+    let mut objects = 0;
+    for dir in dirs {
+        let rel = dir.strip_prefix(root()).unwrap().display().to_string();
+        // kustomize reads its file strictly: an unknown field or a missing resource fails.
+        let out = Command::new(tool("kubectl"))
+            .arg("kustomize")
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("kubectl: {e}; {INSTALL_HINT}"));
+        assert!(
+            out.status.success(),
+            "{rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let yaml = String::from_utf8(out.stdout).unwrap();
+        objects += parse(&yaml).unwrap().len();
+        let name = format!("{}.yaml", rel.replace('/', "_"));
+        std::fs::write(tmp.path().join(&name), yaml).unwrap();
+        built.push(name);
+    }
+    let (passed, report) = schema_check(tmp.path(), &built);
+    assert!(passed, "{report}");
+    let ok = report.lines().filter(|l| l.ends_with(": ok")).count();
+    assert_eq!(ok, objects, "{report}");
+}
+
+/// An edit of a manifest of the tree.
+type Edit = fn(&mut Value);
+
+#[test]
+fn the_schema_check_refuses_what_the_schemas_forbid_and_names_the_path() {
+    let all = docs();
+    let doc = |file: &str, name: &str| -> Value {
+        all.iter()
+            .find(|d| d.rel() == file && d.name() == name)
+            .unwrap_or_else(|| panic!("no {name} in {file}"))
+            .value
+            .clone()
+    };
+    let release = || {
+        doc(
+            "infrastructure/cert-manager/helmrelease.yaml",
+            "cert-manager",
+        )
+    };
+    let kustomization = || doc("clusters/freetier/infrastructure.yaml", "sources");
+    let secret = || doc("apps/tailscale/operator-oauth.sops.yaml", "operator-oauth");
+    let namespace = || doc("apps/alloy/namespace.yaml", "alloy");
+    /// Removes `key` from the object at `pointer`.
+    fn remove(v: &mut Value, pointer: &str, key: &str) {
+        v.pointer_mut(pointer)
+            .and_then(Value::as_object_mut)
+            .unwrap()
+            .remove(key);
+    }
+    // (name, manifest, edit, what the report must say; None: it passes)
+    let cases: [(&str, Value, Edit, Option<&str>); 10] = [
+        ("unchanged-release", release(), |_| {}, None),
+        ("unchanged-kustomization", kustomization(), |_| {}, None),
+        (
+            "release-source-kind",
+            release(),
+            |v| v["spec"]["chart"]["spec"]["sourceRef"]["kind"] = "HelmRepo".into(),
+            Some("/spec/chart/spec/sourceRef/kind: must be equal to one of the allowed values"),
+        ),
+        (
+            "release-without-chart",
+            release(),
+            |v| remove(v, "/spec/chart/spec", "chart"),
+            Some("/spec/chart/spec/chart: must have required property"),
+        ),
+        (
+            "kustomization-without-prune",
+            kustomization(),
+            |v| remove(v, "/spec", "prune"),
+            Some("/spec/prune: must have required property"),
+        ),
+        (
+            "kustomization-without-source",
+            kustomization(),
+            |v| remove(v, "/spec", "sourceRef"),
+            Some("/spec/sourceRef: must have required property"),
+        ),
+        (
+            "kustomization-prune-as-text",
+            kustomization(),
+            |v| v["spec"]["prune"] = "yes".into(),
+            Some("/spec/prune: must be boolean"),
+        ),
+        (
+            "secret-number-value",
+            secret(),
+            |v| v["stringData"]["client_id"] = 5.into(),
+            Some("/stringData/client_id: must be string"),
+        ),
+        (
+            "release-unserved-version",
+            release(),
+            |v| v["apiVersion"] = "helm.toolkit.fluxcd.io/v9".into(),
+            Some("unknown apiVersion/kind helm.toolkit.fluxcd.io/v9 HelmRelease"),
+        ),
+        (
+            "unknown-core-kind",
+            namespace(),
+            |v| v["kind"] = "Namespaces".into(),
+            Some("unknown apiVersion/kind v1 Namespaces"),
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, mut value, edit, _) in cases.clone() {
+        edit(&mut value);
+        let file = format!("{name}.yaml");
+        // JSON is YAML.
+        std::fs::write(tmp.path().join(&file), value.to_string()).unwrap();
+        files.push(file);
+    }
+    let (passed, report) = schema_check(tmp.path(), &files);
+    assert!(!passed, "{report}");
+    for ((name, _, _, want), file) in cases.iter().zip(&files) {
+        let block = report_of(&report, file);
+        match want {
+            None => assert!(block.ends_with(": ok"), "{name}: {block}\n{report}"),
+            Some(want) => assert!(
+                block.lines().next().unwrap_or("").ends_with(": FAIL") && block.contains(want),
+                "{name}: want {want:?}, got:\n{block}"
+            ),
+        }
     }
 }
 
