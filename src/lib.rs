@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod provider;
 pub mod rules;
 pub mod setup;
+pub mod sops;
 pub mod tfplugin5;
 pub mod timeline;
 pub mod validate;

@@ -154,6 +154,17 @@ fn setup_writes_every_file_and_a_second_run_changes_nothing() {
         "{stdout}"
     );
     assert!(stdout.contains("task deploy:oci"), "{stdout}");
+    // The next step names only the age key: Layer 1 decrypts the secrets file itself
+    // (terraform/oci/secrets.tf), so the auth key is never exported.
+    let next = &stdout[stdout.find("next").expect("a next step")..];
+    assert!(
+        next.contains("export SOPS_AGE_KEY_FILE=\"$PWD/.freetier/age.key\""),
+        "{next}"
+    );
+    assert!(
+        !stdout.contains("TF_VAR_") && !stdout.contains("--extract"),
+        "{stdout}"
+    );
 
     // Permissions: private keys are the owner's alone.
     for (file, mode) in [
@@ -216,7 +227,33 @@ fn setup_writes_every_file_and_a_second_run_changes_nothing() {
         );
     }
     assert!(!tfvars.contains(TS_KEY));
+    assert!(!tfvars.contains("TF_VAR_"), "{tfvars}");
     assert!(!f.read("secrets/stack.sops.yaml").contains(TS_KEY));
+
+    // The file Layer 1 reads by default is the one setup wrote, and the crate's SOPS reader
+    // (the freetier_sops_file data source's) opens it with the age key setup made.
+    let secrets_tf = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/oci/secrets.tf"),
+    )
+    .unwrap();
+    assert!(
+        secrets_tf.contains(&format!(
+            "\"${{path.module}}/../../{}\"",
+            freetier::setup::paths::SECRETS
+        )),
+        "{secrets_tf}"
+    );
+    let identities = freetier::sops::parse_identities(&f.read(".freetier/age.key")).unwrap();
+    let opened = freetier::sops::decrypt_file(
+        &f.read("secrets/stack.sops.yaml"),
+        freetier::sops::Format::Yaml,
+        &identities,
+    )
+    .unwrap();
+    assert_eq!(
+        opened.flat(),
+        [("tailscale_auth_key".to_string(), TS_KEY.to_string())]
+    );
 
     // Layer 1 checks clean with it.
     let check = check_layer(&f);

@@ -3,7 +3,9 @@
 //! The oracle/oci provider cannot be downloaded here, so a test double of it
 //! (`tests/doubles/oci.rs`, the `oci-test-double` example target) is served under its real
 //! address from the plugin directory, next to this build of the freetier provider. The layer's
-//! files are copied unchanged; only `terraform.tfvars` is the test's.
+//! files are copied unchanged; only `terraform.tfvars` is the test's, and its `secrets_file`
+//! is a SOPS file made here for an age key the cores see in `SOPS_AGE_KEY_FILE`, as a user's
+//! shell has it after `freetier setup`.
 //!
 //! `cargo test` builds the double; `cargo test --test stack_oci` alone does not, so run
 //! `cargo build --examples` first in that case.
@@ -13,6 +15,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use serde_json::{json, Value as Json};
 use support::*;
@@ -63,15 +66,118 @@ fn oci_double() -> PathBuf {
     p
 }
 
+/// The test's secrets: an age key, SOPS files for it (written by `freetier::sops`, which the
+/// real `sops` decrypts: tests/setup.rs), and each core wrapped so that it runs with
+/// `SOPS_AGE_KEY_FILE` set, whatever the test's own environment holds.
+struct Secrets {
+    dir: tempfile::TempDir,
+    key_file: PathBuf,
+}
+
+/// The SOPS file holding AUTH_KEY.
+const SECRETS_FILE: &str = "stack.sops.yaml";
+/// One whose tailscale_auth_key is not an auth key.
+const NOT_TSKEY_FILE: &str = "not-tskey.sops.yaml";
+/// A value that must never reach any output.
+const NOT_TSKEY: &str = "hunter2-is-not-an-auth-key";
+/// One encrypted for another age key.
+const OTHER_KEY_FILE: &str = "other-key.sops.yaml";
+
+fn secrets() -> &'static Secrets {
+    static SECRETS: OnceLock<Secrets> = OnceLock::new();
+    SECRETS.get_or_init(|| {
+        use age::secrecy::ExposeSecret;
+        // A static is never dropped, so each run leaves its directory: clear those of runs
+        // over an hour old (a run under way elsewhere keeps its own).
+        for e in std::fs::read_dir(repo().join("target"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+            if old
+                && e.file_name()
+                    .to_string_lossy()
+                    .starts_with("stack-oci-secrets-")
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("stack-oci-secrets-")
+            .tempdir_in(repo().join("target"))
+            .unwrap();
+        let id = age::x25519::Identity::generate();
+        let key_file = dir.path().join("age.key");
+        std::fs::write(&key_file, format!("{}\n", id.to_string().expose_secret())).unwrap();
+        let other = age::x25519::Identity::generate().to_public();
+        for (name, value, recipient) in [
+            (SECRETS_FILE, AUTH_KEY, id.to_public()),
+            (NOT_TSKEY_FILE, NOT_TSKEY, id.to_public()),
+            (OTHER_KEY_FILE, AUTH_KEY, other),
+        ] {
+            let text = freetier::sops::encrypt(
+                &[("tailscale_auth_key".to_string(), value.to_string())],
+                &recipient,
+                "2026-12-05T02:00:00Z",
+            )
+            .unwrap();
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Secrets { dir, key_file }
+    })
+}
+
+/// The path of one of the test's SOPS files.
+fn secrets_path(name: &str) -> String {
+    secrets().dir.path().join(name).display().to_string()
+}
+
+/// `core`, run through a script that sets SOPS_AGE_KEY_FILE to the test's key (Terraform
+/// passes its environment on to the provider, which reads the key from there).
+fn with_age_key(core: &Core) -> Core {
+    use std::os::unix::fs::PermissionsExt;
+    let s = secrets();
+    let name: String = core
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let script = s.dir.path().join(format!("{name}.sh"));
+    let text = format!(
+        "#!/bin/sh\nSOPS_AGE_KEY_FILE='{}'\nexport SOPS_AGE_KEY_FILE\nunset SOPS_AGE_KEY\nexec '{}' \"$@\"\n",
+        s.key_file.display(),
+        core.path.display()
+    );
+    // Written once: rewriting a script another thread may be starting would fail its exec.
+    static WRITTEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !written.contains(&script) {
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        written.push(script.clone());
+    }
+    Core {
+        path: script,
+        ..core.clone()
+    }
+}
+
 /// The test's tfvars: the required variables, then `extra` (which replaces any of them it sets).
 fn tfvars(extra: &str) -> String {
+    let secrets_file = secrets_path(SECRETS_FILE);
     let base = format!(
         r#"tenancy_ocid        = "{TENANCY}"
 region              = "eu-frankfurt-1"
 admin_cidrs         = ["198.51.100.7/32", "192.0.2.0/28"]
 ssh_public_keys     = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflineTestKeyOnly test@example"]
 budget_alert_emails = ["ops@example.com", "oncall@example.com"]
-tailscale_auth_key  = "{AUTH_KEY}"
+secrets_file        = "{secrets_file}"
 "#
     );
     let key = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
@@ -112,9 +218,10 @@ fn copy_layer(to: &Path) {
     }
 }
 
-/// A working directory holding a copy of Layer 1, the test tfvars, and both providers.
+/// A working directory holding a copy of Layer 1, the test tfvars, and both providers; its
+/// core runs with the test's age key.
 fn layer1(core: &Core, extra_tfvars: &str) -> Workdir {
-    let wd = Workdir::new(core, true, "");
+    let wd = Workdir::new(&with_age_key(core), true, "");
     std::fs::remove_file(wd.path().join("main.tf")).unwrap(); // the layer has no main.tf
     copy_layer(wd.path());
     wd.write("terraform.tfvars", &tfvars(extra_tfvars));
@@ -241,6 +348,11 @@ fn plan_fails(wd: &Workdir, extra: &str, needles: &[&str]) {
     assert_eq!(
         plan.code, 1,
         "[{}] with `{extra}` the plan must stop:\n{text}",
+        wd.core.name
+    );
+    assert!(
+        !text.contains(AUTH_KEY) && !text.contains(NOT_TSKEY),
+        "[{}] with `{extra}` a secret is in the output:\n{text}",
         wd.core.name
     );
     for n in needles {
@@ -991,9 +1103,30 @@ fn bad_input_stops_at_plan_naming_the_variable() {
             "budget_alert_emails = [\"ops at example.com\"]",
             &["budget_alert_emails", "e-mail"],
         ),
+        // The secrets file: missing, holding no auth key, or for another age key.
         (
-            "tailscale_auth_key = \"hunter2\"",
-            &["tailscale_auth_key", "tskey-"],
+            "secrets_file = \"/nonexistent/stack.sops.yaml\"",
+            &[
+                "Secrets File Not Found",
+                "/nonexistent/stack.sops.yaml does not exist",
+                "freetier setup",
+            ],
+        ),
+        (
+            "secrets_file = \"\"",
+            &["secrets_file", "path of a SOPS file"],
+        ),
+        (
+            &format!("secrets_file = \"{}\"", secrets_path(NOT_TSKEY_FILE)),
+            &[
+                "must hold tailscale_auth_key",
+                "starting with tskey-",
+                "freetier setup --force",
+            ],
+        ),
+        (
+            &format!("secrets_file = \"{}\"", secrets_path(OTHER_KEY_FILE)),
+            &["No Matching Age Key", "age.key (SOPS_AGE_KEY_FILE)"],
         ),
         (
             "ingress_ports = [{ name = \"ssh\", port = 22, node_port = 30022 }]",
@@ -1015,7 +1148,7 @@ fn bad_input_stops_at_plan_naming_the_variable() {
         for (extra, needles) in cases {
             plan_fails(&wd, extra, needles);
         }
-        // The example tfvars is valid as shipped (the auth key comes from the environment).
+        // The example tfvars is valid as shipped (the auth key comes from the secrets file).
         let example =
             std::fs::read_to_string(layer_dir().join("terraform.tfvars.example")).unwrap();
         wd.write("terraform.tfvars", &example);
@@ -1024,7 +1157,7 @@ fn bad_input_stops_at_plan_naming_the_variable() {
             "-no-color",
             "-input=false",
             "-var",
-            &format!("tailscale_auth_key={AUTH_KEY}"),
+            &format!("secrets_file={}", secrets_path(SECRETS_FILE)),
         ]);
         assert_eq!(
             plan.code,
@@ -1190,9 +1323,14 @@ fn task_deploy_applies_layer1_and_refuses_a_misspelt_variable() {
     .unwrap();
     let stack_arg = format!("STACK={}", stack.display());
     let tofu = core.path.display().to_string();
+    // The age key as `freetier setup` tells the user to export it; the auth key is not in the
+    // environment.
+    let age_key = secrets().key_file.display().to_string();
     let env = [
         ("TOFU", tofu.as_str()),
         ("TF_CLI_CONFIG_FILE", rc.to_str().unwrap()),
+        ("SOPS_AGE_KEY_FILE", age_key.as_str()),
+        ("SOPS_AGE_KEY", ""),
     ];
 
     let unasked = task(&["deploy:oci", &stack_arg], &env);

@@ -61,6 +61,7 @@ impl Provider for FreetierProvider {
         vec![
             Arc::new(data_sources::limits::Limits),
             Arc::new(data_sources::allocation::AllocationCheck),
+            Arc::new(data_sources::sops_file::SopsFile),
         ]
     }
 

@@ -7,9 +7,8 @@
 //! one that differs is kept unless `--force`. Key pairs are made only when missing, never
 //! replaced (a new SSH or age key would lock you out of what the old one opened).
 //!
-//! Imports only `clients::oci::config` (the `~/.oci/config` parser); never the framework.
-
-pub mod sops;
+//! Imports only `clients::oci::config` (the `~/.oci/config` parser) and `sops` (the SOPS
+//! format); never the framework.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -21,6 +20,7 @@ use russh::keys::ssh_key::{private::Ed25519Keypair, LineEnding};
 use russh::keys::{PrivateKey, PublicKey};
 
 use crate::clients::oci::config::{self as oci_config, ConfigError, CONFIG_DOC};
+use crate::sops;
 
 /// Where setup writes, relative to `--dir`.
 pub mod paths {
@@ -118,7 +118,7 @@ pub enum SetupError {
         source: std::io::Error,
     },
     /// The Tailscale auth key is not one.
-    #[error("the Tailscale auth key does not start with tskey- (the tailscale_auth_key variable requires it); create one at https://login.tailscale.com/admin/settings/keys")]
+    #[error("the Tailscale auth key does not start with tskey- (Layer 1 requires it of tailscale_auth_key in the secrets file); create one at https://login.tailscale.com/admin/settings/keys")]
     TailscaleKey,
     /// Key generation or SOPS encryption failed.
     #[error("{0}")]
@@ -358,10 +358,10 @@ fn render_report(o: &Options, profile: &oci_config::Profile, report: &Report) ->
     }
     let _ = writeln!(
         s,
-        "next:\n  export SOPS_AGE_KEY_FILE=\"$PWD/{}\"\n  export TF_VAR_tailscale_auth_key=\"$(sops \
-         --decrypt --extract '[\"tailscale_auth_key\"]' {})\"\n  task deploy:oci",
-        paths::AGE_KEY,
-        paths::SECRETS
+        "next (Layer 1 reads {} itself, with the age key SOPS_AGE_KEY_FILE names):\n  \
+         export SOPS_AGE_KEY_FILE=\"$PWD/{}\"\n  task deploy:oci",
+        paths::SECRETS,
+        paths::AGE_KEY
     );
     s
 }
@@ -653,11 +653,12 @@ fn tfvars(
     }
     let _ = writeln!(
         s,
-        "\n# The Tailscale auth key is in {} (SOPS), never here:\n#   export \
-         TF_VAR_tailscale_auth_key=\"$(sops --decrypt --extract '[\"tailscale_auth_key\"]' {})\"\n\
+        "\n# The Tailscale auth key is in {} (SOPS), never here: the layer reads it through\n\
+         # data \"freetier_sops_file\" (secrets.tf), with the age key in SOPS_AGE_KEY_FILE\n\
+         # ({}). secrets_file names another file.\n\
          # node_ad and bastion_ad (default 1) are left to plan: setup does not ask the OCI API.",
         paths::SECRETS,
-        paths::SECRETS
+        paths::AGE_KEY
     );
     s
 }

@@ -84,7 +84,7 @@ resource "oci_core_instance" "node" {
     var.node_os == "talos" ? tomap({}) : tomap({
       user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
         hostname         = each.key
-        auth_key         = var.tailscale_auth_key
+        auth_key         = local.tailscale_auth_key
         vcn_cidr         = local.vcn_cidr
         host_key_private = freetier_ssh_host_key.host[each.key].private_key_openssh
         host_key_public  = freetier_ssh_host_key.host[each.key].public_key_openssh
@@ -125,7 +125,7 @@ resource "oci_core_instance" "bastion" {
     ssh_authorized_keys = local.ssh_authorized_keys
     user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
       hostname         = local.bastion_name
-      auth_key         = var.tailscale_auth_key
+      auth_key         = local.tailscale_auth_key
       vcn_cidr         = local.vcn_cidr
       host_key_private = freetier_ssh_host_key.host[local.bastion_name].private_key_openssh
       host_key_public  = freetier_ssh_host_key.host[local.bastion_name].public_key_openssh

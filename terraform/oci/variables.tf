@@ -314,14 +314,14 @@ variable "ingress_ports" {
 
 # ---------------------------------------------------------------- tailscale and budget
 
-variable "tailscale_auth_key" {
-  description = "A Tailscale auth key (tskey-auth-...) each host uses once, at first boot, to join your tailnet. Prefer a pre-approved, tagged key. It is sensitive, never an output, and rotating it does not touch running hosts."
+variable "secrets_file" {
+  description = "The SOPS file holding the stack's secrets (tailscale_auth_key: a Tailscale auth key each host uses once, at first boot, to join your tailnet). Null means the file `freetier setup` writes, secrets/stack.sops.yaml at the checkout's root. It is decrypted at plan time with the age key in SOPS_AGE_KEY_FILE (secrets.tf); no secret is a variable."
   type        = string
-  sensitive   = true
+  default     = null
 
   validation {
-    condition     = can(regex("^tskey-", var.tailscale_auth_key))
-    error_message = "The tailscale_auth_key value must be a Tailscale auth key, starting with tskey-."
+    condition     = var.secrets_file == null ? true : length(trimspace(var.secrets_file)) > 0
+    error_message = "The secrets_file value must be the path of a SOPS file, or null for secrets/stack.sops.yaml."
   }
 }
 

@@ -1,4 +1,5 @@
-//! Data sources: the free-tier rulebook at plan time.
+//! Data sources: the free-tier rulebook at plan time, and SOPS-encrypted secrets.
 
 pub mod allocation;
 pub mod limits;
+pub mod sops_file;
