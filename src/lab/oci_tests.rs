@@ -482,3 +482,6 @@ fn dates_parse_as_the_signature_check_reads_them() {
     );
     assert_eq!(parse_rfc3339("yesterday"), None);
 }
+
+#[path = "oci_storage_tests.rs"]
+mod storage;
