@@ -6,7 +6,9 @@
 //!   control endpoint).
 //! - Limits API `GET /20190729/services/{serviceName}/limits/{limitName}/resourceAvailability`
 //!   (`GetResourceAvailability`): the A1 core and memory limits and the E2 micro core limit,
-//!   used by the lab's hosts, in the one availability domain.
+//!   used by the lab's hosts, in the one availability domain; and the regional
+//!   `custom-image-count`, used by the images imported here (its total is
+//!   [`LabConfig::custom_image_limit`](super::LabConfig::custom_image_limit)).
 //! - Identity `GET /20160918/availabilityDomains` (`ListAvailabilityDomains`).
 //! - Budgets `GET /20190111/budgets` and `GET /20190111/budgets/{budgetId}/alertRules`
 //!   (`ListBudgets`, `ListAlertRules`): the budget `terraform/oci/budget.tf` creates (amount
@@ -390,6 +392,10 @@ fn template(segs: &[&str]) -> String {
         ["n", _, "b", _, "u", ..] => "/n/{namespaceName}/b/{bucketName}/u/{objectName}".into(),
         ["20160918", "images"] => "/20160918/images".into(),
         ["20160918", "images", _] => "/20160918/images/{imageId}".into(),
+        ["20160918", "images", _, "shapes"] => "/20160918/images/{imageId}/shapes".into(),
+        ["20160918", "images", _, "shapes", _] => {
+            "/20160918/images/{imageId}/shapes/{shapeName}".into()
+        }
         _ => format!("/{}", segs.join("/")),
     }
 }
@@ -546,6 +552,32 @@ fn availability(lab: &LabInner, service: &str, limit: &str, ad: Option<&String>)
     let free = lab.config.tier.free_ocpus();
     // A free tenancy's A1 limits are the Always Free allowance itself (whole OCPUs, 6 GB
     // each); the E2 micro limit is 2 instances, one OCPU each.
+    if (service, limit) == ("compute", "custom-image-count") {
+        // Regional in Oracle's Compute limits table: an availability domain must be left out.
+        if let Some(a) = ad {
+            return error(
+                400,
+                "InvalidParameter",
+                &format!("The limit {limit} is scoped to a region: availabilityDomain {a} must not be given."),
+            );
+        }
+        let used = lab
+            .oci
+            .storage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .custom_images();
+        let total = lab.config.custom_image_limit as usize;
+        return answer(
+            200,
+            json!({
+                "used": used,
+                "available": total.saturating_sub(used),
+                "fractionalUsage": used as f64,
+                "fractionalAvailability": total.saturating_sub(used) as f64
+            }),
+        );
+    }
     let (total, used) = match (service, limit) {
         ("compute", "standard-a1-core-count") => (f64::from(free), f64::from(ocpus)),
         ("compute", "standard-a1-memory-count") => (f64::from(free * 6), f64::from(memory)),

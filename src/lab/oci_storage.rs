@@ -78,6 +78,15 @@ struct Part {
 struct Image {
     body: Value,
     started: Instant,
+    /// Shapes added with `AddImageShapeCompatibilityEntry`.
+    shapes: Vec<String>,
+}
+
+impl Storage {
+    /// Custom images the tenancy holds, for the `custom-image-count` limit.
+    pub(crate) fn custom_images(&self) -> usize {
+        self.images.len()
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -203,6 +212,7 @@ pub(crate) fn route(
                     &[
                         ("etag", &o.etag),
                         ("content-md5", &o.md5),
+                        ("content-length", &o.data.len().to_string()),
                         ("last-modified", &o.modified),
                     ],
                 ),
@@ -264,17 +274,40 @@ pub(crate) fn route(
                 _ => error(404, "NotAuthorizedOrNotFound", NOT_FOUND),
             }
         }
+        ("POST", ["20160918", "images"]) if st.images.len() >= lab.config.custom_image_limit as usize => {
+            error(
+                400,
+                "LimitExceeded",
+                "The following service limits were exceeded: custom-image-count. Request a service limit increase from the service limits page in the console.",
+            )
+        }
         ("POST", ["20160918", "images"]) => create_image(&mut st, key, &ns, &req.body),
+        ("GET", ["20160918", "images"]) => list_images(lab, &st, key, query),
         ("GET", ["20160918", "images", id]) => match st.images.get(*id) {
             None => error(404, "NotAuthorizedOrNotFound", NOT_FOUND),
+            Some(img) => answer(200, image_now(lab, img)),
+        },
+        ("PUT", ["20160918", "images", id, "shapes", shape]) => match st.images.get_mut(*id) {
+            None => error(404, "NotAuthorizedOrNotFound", NOT_FOUND),
             Some(img) => {
-                let delay = lab.latency.scaled("oci.image_import", lab.config.time_scale);
-                let mut body = img.body.clone();
-                if img.started.elapsed() >= delay {
-                    body["lifecycleState"] = json!("AVAILABLE");
+                let shape = http::url_decode(shape, false);
+                if !img.shapes.contains(&shape) {
+                    img.shapes.push(shape.clone());
                 }
-                answer(200, body)
+                answer(200, json!({"imageId": id, "shape": shape}))
             }
+        },
+        ("GET", ["20160918", "images", id, "shapes"]) => match st.images.get(*id) {
+            None => error(404, "NotAuthorizedOrNotFound", NOT_FOUND),
+            Some(img) => answer(
+                200,
+                Value::Array(
+                    img.shapes
+                        .iter()
+                        .map(|s| json!({"imageId": id, "shape": s}))
+                        .collect(),
+                ),
+            ),
         },
         _ => return None,
     };
@@ -552,6 +585,7 @@ fn create_image(st: &mut Storage, key: &ApiKey, ns: &str, body: &[u8]) -> http::
         Image {
             body: image.clone(),
             started: Instant::now(),
+            shapes: Vec::new(),
         },
     );
     let wr = id.replacen("ocid1.image.", "ocid1.coreservicesworkrequest.", 1);
@@ -559,4 +593,50 @@ fn create_image(st: &mut Storage, key: &ApiKey, ns: &str, body: &[u8]) -> http::
         answer(200, image),
         &[("etag", &new_etag()), ("opc-work-request-id", &wr)],
     )
+}
+
+/// An image as `GetImage` shows it now: `AVAILABLE` once the import latency has passed.
+fn image_now(lab: &LabInner, img: &Image) -> Value {
+    let delay = lab
+        .latency
+        .scaled("oci.image_import", lab.config.time_scale);
+    let mut body = img.body.clone();
+    if img.started.elapsed() >= delay {
+        body["lifecycleState"] = json!("AVAILABLE");
+    }
+    body
+}
+
+/// `ListImages` in the tenancy, filtered by `displayName` and `lifecycleState` as the API
+/// filters them (exact match). The lab has no platform images, so only custom ones are listed.
+fn list_images(
+    lab: &LabInner,
+    st: &Storage,
+    key: &ApiKey,
+    query: &BTreeMap<String, String>,
+) -> http::Resp {
+    let Some(compartment) = query.get("compartmentId") else {
+        return error(
+            400,
+            "MissingParameter",
+            "Missing required parameter 'compartmentId'.",
+        );
+    };
+    if *compartment != key.tenancy {
+        return error(404, "NotAuthorizedOrNotFound", NOT_FOUND);
+    }
+    let list: Vec<Value> = st
+        .images
+        .values()
+        .map(|img| image_now(lab, img))
+        .filter(|v| {
+            query
+                .get("displayName")
+                .is_none_or(|n| v["displayName"].as_str() == Some(n))
+                && query
+                    .get("lifecycleState")
+                    .is_none_or(|s| v["lifecycleState"].as_str() == Some(s))
+        })
+        .collect();
+    answer(200, Value::Array(list))
 }

@@ -257,3 +257,100 @@ async fn create_image_imports_from_object_storage_and_stays_importing_for_its_la
     assert_eq!(got["lifecycleState"], "AVAILABLE");
     lab.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn the_custom_image_count_limit_is_regional_counts_imports_and_refuses_one_too_many() {
+    let (lab, _dir, creds) = lab_with(&[("oci.image_import", 0.0)]).await;
+    let tenancy = creds.entries["tenancy"].clone();
+    let limit = format!(
+        "/20190729/services/compute/limits/custom-image-count/resourceAvailability?compartmentId={tenancy}"
+    );
+    let (status, got) = creds.get(&limit).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (got["used"].clone(), got["available"].clone()),
+        (json!(0), json!(25))
+    );
+    // A regional limit takes no availability domain.
+    let (status, got) = creds
+        .get(&format!("{limit}&availabilityDomain=LAB:US-ASHBURN-AD-1"))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(got["code"], "InvalidParameter");
+
+    let ns = namespace_and_bucket(&creds, "images").await;
+    raw(
+        &creds,
+        "PUT",
+        &format!("/n/{ns}/b/images/o/d.qcow2"),
+        b"QFI\xfb",
+    )
+    .await;
+    let (status, image) = import(&creds, &ns, "d.qcow2").await;
+    assert_eq!(status, 200);
+    let id = image["id"].as_str().expect("id").to_string();
+    let (_, got) = creds.get(&limit).await;
+    assert_eq!(
+        (got["used"].clone(), got["available"].clone()),
+        (json!(1), json!(24))
+    );
+
+    // ListImages filters by exact display name.
+    let list = format!("/20160918/images?compartmentId={tenancy}&displayName=debian-12-arm64");
+    let (status, got) = creds.get(&list).await;
+    assert_eq!(status, 200);
+    assert_eq!(got.as_array().map(Vec::len), Some(1));
+    assert_eq!(got[0]["id"], id.as_str());
+    let (_, got) = creds
+        .get(&format!(
+            "/20160918/images?compartmentId={tenancy}&displayName=other"
+        ))
+        .await;
+    assert_eq!(got, json!([]));
+
+    // AddImageShapeCompatibilityEntry, then the list of shapes; adding twice keeps one.
+    // A PUT outside Object Storage signs its body, as a POST does.
+    let target = format!("/20160918/images/{id}/shapes/VM.Standard.A1.Flex");
+    let (status, _, _) = raw(&creds, "PUT", &target, b"{}").await;
+    assert_eq!(status, 401, "signed as an Object Storage PUT");
+    for _ in 0..2 {
+        let mut s = creds.signing("POST");
+        s.date = http::http_date(std::time::SystemTime::now());
+        let (status, body) = creds.call(&s, "PUT", &target, b"{}").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["shape"], "VM.Standard.A1.Flex");
+    }
+    let (_, got) = creds.get(&format!("/20160918/images/{id}/shapes")).await;
+    assert_eq!(
+        got,
+        json!([{"imageId": id, "shape": "VM.Standard.A1.Flex"}])
+    );
+    lab.stop().await.expect("stop");
+
+    // With a limit of 0, CreateImage is refused as OCI refuses an exceeded service limit.
+    let dir = tempfile::tempdir().expect("dir");
+    let lab = Lab::start(LabConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        custom_image_limit: 0,
+        ..LabConfig::always_free()
+    })
+    .await
+    .expect("lab");
+    let creds = read_creds(&lab, dir.path());
+    let ns = namespace_and_bucket(&creds, "images").await;
+    raw(
+        &creds,
+        "PUT",
+        &format!("/n/{ns}/b/images/o/d.qcow2"),
+        b"QFI\xfb",
+    )
+    .await;
+    let (status, body) = import(&creds, &ns, "d.qcow2").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "LimitExceeded");
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("custom-image-count"));
+    lab.stop().await.expect("stop");
+}

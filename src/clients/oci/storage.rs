@@ -174,6 +174,8 @@ pub struct Stored {
     pub etag: String,
     /// Base64 MD5 of the bytes, as the service computed it.
     pub md5: Option<String>,
+    /// The object's size in bytes (`HeadObject` only).
+    pub length: Option<u64>,
 }
 
 /// What [`Client::upload_resumable`] did.
@@ -272,6 +274,7 @@ impl Client {
         Ok(Stored {
             etag: a.header("etag").unwrap_or_default(),
             md5: a.header("opc-content-md5"),
+            length: None,
         })
     }
 
@@ -299,6 +302,7 @@ impl Client {
             Ok(a) => Ok(Some(Stored {
                 etag: a.header("etag").unwrap_or_default(),
                 md5: a.header("content-md5"),
+                length: a.header("content-length").and_then(|l| l.parse().ok()),
             })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -389,6 +393,7 @@ impl Client {
         Ok(Stored {
             etag: a.header("etag").unwrap_or_default(),
             md5: a.header("opc-content-md5"),
+            length: None,
         })
     }
 
@@ -605,5 +610,62 @@ impl Client {
             .exchange(Method::GET, &self.endpoints.core, &path, &[], None, call)
             .await?;
         Ok(img)
+    }
+
+    /// `GET /20160918/images` (`ListImages`) in `compartment`, with that exact display name.
+    pub async fn list_images_named(
+        &self,
+        compartment: &str,
+        display_name: &str,
+        call: &Call,
+    ) -> Result<Vec<Image>, Error> {
+        let (list, _) = self
+            .exchange(
+                Method::GET,
+                &self.endpoints.core,
+                "/20160918/images",
+                &[
+                    ("compartmentId", compartment),
+                    ("displayName", display_name),
+                ],
+                None,
+                call,
+            )
+            .await?;
+        Ok(list)
+    }
+
+    /// `PUT /20160918/images/{imageId}/shapes/{shapeName}` (`AddImageShapeCompatibilityEntry`):
+    /// lets instances of `shape` boot the image.
+    pub async fn add_image_shape(&self, id: &str, shape: &str, call: &Call) -> Result<(), Error> {
+        let path = format!(
+            "/20160918/images/{}/shapes/{}",
+            super::encode(id),
+            super::encode(shape)
+        );
+        self.send(
+            Method::PUT,
+            &self.endpoints.core,
+            &path,
+            &[],
+            Body::Json(b"{}".to_vec()),
+            call,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /20160918/images/{imageId}/shapes` (`ListImageShapeCompatibilityEntries`): the
+    /// shapes that may boot the image.
+    pub async fn list_image_shapes(&self, id: &str, call: &Call) -> Result<Vec<String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            shape: String,
+        }
+        let path = format!("/20160918/images/{}/shapes", super::encode(id));
+        let (list, _): (Vec<Entry>, _) = self
+            .exchange(Method::GET, &self.endpoints.core, &path, &[], None, call)
+            .await?;
+        Ok(list.into_iter().map(|e| e.shape).collect())
     }
 }
