@@ -10,6 +10,7 @@
 pub mod check;
 pub mod clients;
 pub mod framework;
+pub mod image;
 pub mod lab;
 pub mod plugin;
 pub mod provider;

@@ -12,6 +12,8 @@ Usage:
                                       free tier and its live endpoints (freetier validate --help)
   freetier lab up|down|status [--dir DIR]
                                       emulated free-tier hosts on loopback (freetier lab --help)
+  freetier image --url URL [OPTIONS]  import a published disk image as an OCI custom image
+                                      (freetier image --help)
   freetier timeline [--out PREFIX] LOG...
                                       a Gantt chart of an apply from its TF_LOG_PROVIDER=info log
   freetier --version
@@ -40,6 +42,9 @@ fn main() -> ExitCode {
                 1
             }
         },
+        Some("image") => {
+            freetier::image::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
+        }
         Some("timeline") => freetier::timeline::run_cli(&args[1..]),
         Some("--version" | "-V") => {
             println!("freetier {}", env!("CARGO_PKG_VERSION"));

@@ -112,6 +112,15 @@ pub struct LabConfig {
     /// boot (`oci_core_image.nodes`). `None`: the nodes boot a platform image.
     #[serde(default)]
     pub custom_image_gb: Option<u32>,
+    /// The tenancy's `custom-image-count` limit, which `CreateImage` enforces. Tenancies differ
+    /// and `freetier image` reads the live value; 25 is the lab's stand-in, not Oracle's
+    /// figure. Set 0 to see the refusal a tenancy without custom images gets.
+    #[serde(default = "default_custom_image_limit")]
+    pub custom_image_limit: u32,
+}
+
+fn default_custom_image_limit() -> u32 {
+    25
 }
 
 impl Default for LabConfig {
@@ -130,6 +139,7 @@ impl Default for LabConfig {
             qnetd_installed: true,
             host_os: HostOs::Proxmox,
             custom_image_gb: None,
+            custom_image_limit: default_custom_image_limit(),
         }
     }
 }

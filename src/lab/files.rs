@@ -65,6 +65,13 @@ fn artifacts() -> &'static [Artifact] {
                 data: qcow2,
             },
             Artifact {
+                // A stand-in for Debian's arm64 genericcloud image
+                // (https://cloud.debian.org/images/cloud/bookworm/latest/), checked against
+                // `/debian/SHA512SUMS`.
+                path: "/debian/debian-12-genericcloud-arm64.qcow2",
+                data: qcow2_image(2 << 30),
+            },
+            Artifact {
                 // XZ's stream header magic; the lab never unpacks it (Proxmox VE cannot either).
                 path: "/talos/nocloud-arm64.raw.xz",
                 data: [&[0xFD, b'7', b'z', b'X', b'Z', 0x00][..], &[0u8; 4090]].concat(),
@@ -77,11 +84,26 @@ fn artifacts() -> &'static [Artifact] {
 fn sha256sums() -> String {
     artifacts()
         .iter()
-        .map(|a| {
+        .filter_map(|a| {
+            let name = a.path.strip_prefix("/talos/")?;
             let sum = super::keys::sha256_colon_hex(&a.data)
                 .replace(':', "")
                 .to_lowercase();
-            format!("{sum}  {}\n", a.path.trim_start_matches("/talos/"))
+            Some(format!("{sum}  {name}\n"))
+        })
+        .collect()
+}
+
+/// `SHA512SUMS` for the Debian stand-in, in `sha512sum`'s format as Debian publishes it
+/// beside its cloud images.
+fn sha512sums() -> String {
+    artifacts()
+        .iter()
+        .filter_map(|a| {
+            let name = a.path.strip_prefix("/debian/")?;
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &a.data);
+            let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            Some(format!("{hex}  {name}\n"))
         })
         .collect()
 }
@@ -101,6 +123,17 @@ fn answer(req: &Req) -> http::Resp {
     }
     let body = if req.path == "/talos/SHA256SUMS" {
         Some(sha256sums().into_bytes())
+    } else if req.path == "/debian/SHA512SUMS" {
+        Some(sha512sums().into_bytes())
+    } else if req.path == "/debian/mismatch/SHA512SUMS" {
+        // The Debian stand-in's name with another file's sum: a checksum mismatch to refuse.
+        Some(
+            format!(
+                "{}  debian-12-genericcloud-arm64.qcow2\n",
+                "0123456789abcdef".repeat(8)
+            )
+            .into_bytes(),
+        )
     } else {
         artifacts()
             .iter()

@@ -165,6 +165,12 @@ const TABLE: &[(&str, f64, &str)] = &[
         "ESTIMATE: firmware + Proxmox VE boot on an A1 instance",
     ),
     ("pveum.token", 0.5, "ESTIMATE"),
+    // OCI.
+    (
+        "oci.image_import",
+        600.0,
+        "ESTIMATE: a custom image import from Object Storage, IMPORTING to AVAILABLE",
+    ),
 ];
 
 /// The latency of every operation, with overrides.

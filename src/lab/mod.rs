@@ -38,6 +38,7 @@ mod http;
 mod keys;
 mod net;
 mod oci;
+mod oci_storage;
 mod pve_cli;
 mod pveceph;
 mod pveceph_destroy;

@@ -6,11 +6,15 @@
 //!   control endpoint).
 //! - Limits API `GET /20190729/services/{serviceName}/limits/{limitName}/resourceAvailability`
 //!   (`GetResourceAvailability`): the A1 core and memory limits and the E2 micro core limit,
-//!   used by the lab's hosts, in the one availability domain.
+//!   used by the lab's hosts, in the one availability domain; and the regional
+//!   `custom-image-count`, used by the images imported here (its total is
+//!   [`LabConfig::custom_image_limit`](super::LabConfig::custom_image_limit)).
 //! - Identity `GET /20160918/availabilityDomains` (`ListAvailabilityDomains`).
 //! - Budgets `GET /20190111/budgets` and `GET /20190111/budgets/{budgetId}/alertRules`
 //!   (`ListBudgets`, `ListAlertRules`): the budget `terraform/oci/budget.tf` creates (amount
 //!   1, monthly, targeting the tenancy) and its alert rule (ACTUAL, ABSOLUTE, 0.01).
+//! - Object Storage (namespace, buckets, objects, multipart uploads) and Compute custom image
+//!   import (`CreateImage`, `GetImage`), in `oci_storage.rs`.
 //!
 //! Shapes are the API references' (<https://docs.oracle.com/en-us/iaas/api/>: Usage
 //! 20200107 `RequestSummarizedUsagesDetails`, `UsageAggregation`, `UsageSummary`; Limits
@@ -62,7 +66,7 @@ pub(crate) const AVAILABILITY_DOMAIN: &str = "LAB:US-ASHBURN-AD-1";
 pub(crate) const NOT_AUTHENTICATED: &str =
     "The required information to complete authentication was not provided or was incorrect.";
 /// Oracle's 404 message (API errors page, 404 `NotAuthorizedOrNotFound`).
-const NOT_FOUND: &str = "Authorization failed or requested resource not found.";
+pub(crate) const NOT_FOUND: &str = "Authorization failed or requested resource not found.";
 /// The largest clock skew accepted (Request Signatures page, "Client Clock Skew").
 const MAX_SKEW_SECS: i64 = 300;
 
@@ -75,15 +79,17 @@ pub(crate) struct OciAccount {
     key: OnceLock<Result<ApiKey, String>>,
     spend_usd: Mutex<f64>,
     created: String,
+    /// Buckets, uploads and imported images (`oci_storage.rs`).
+    pub(crate) storage: Mutex<super::oci_storage::Storage>,
 }
 
 /// The user's API key pair and the ids derived from it.
-struct ApiKey {
+pub(crate) struct ApiKey {
     private_pkcs8_pem: String,
     public_spki_der: Vec<u8>,
     fingerprint: String,
-    tenancy: String,
-    user: String,
+    pub(crate) tenancy: String,
+    pub(crate) user: String,
     budget: String,
     alert_rule: String,
 }
@@ -144,6 +150,7 @@ impl OciAccount {
             key: OnceLock::new(),
             spend_usd: Mutex::new(0.0),
             created,
+            storage: Mutex::new(Default::default()),
         })
     }
 
@@ -345,7 +352,7 @@ pub(crate) async fn serve(lab: Arc<LabInner>, listener: TcpListener) {
 }
 
 /// An answer with OCI's headers: JSON, and an `opc-request-id`.
-fn answer(status: u16, body: Value) -> http::Resp {
+pub(crate) fn answer(status: u16, body: Value) -> http::Resp {
     let mut r = http::response(status, None, Some(body.to_string()));
     let id = format!("{:016X}{:016X}", keys::random_u64(), keys::random_u64());
     if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
@@ -361,7 +368,8 @@ fn answer(status: u16, body: Value) -> http::Resp {
     r
 }
 
-fn error(status: u16, code: &str, message: &str) -> http::Resp {
+/// An OCI error answer: `{"code", "message"}`.
+pub(crate) fn error(status: u16, code: &str, message: &str) -> http::Resp {
     answer(status, json!({ "code": code, "message": message }))
 }
 
@@ -376,6 +384,17 @@ fn template(segs: &[&str]) -> String {
         ["20190111", "budgets"] => "/20190111/budgets".into(),
         ["20190111", "budgets", _, "alertRules"] => {
             "/20190111/budgets/{budgetId}/alertRules".into()
+        }
+        ["n"] => "/n/".into(),
+        ["n", _, "b"] => "/n/{namespaceName}/b/".into(),
+        ["n", _, "b", _, "o", ..] => "/n/{namespaceName}/b/{bucketName}/o/{objectName}".into(),
+        ["n", _, "b", _, "u"] => "/n/{namespaceName}/b/{bucketName}/u".into(),
+        ["n", _, "b", _, "u", ..] => "/n/{namespaceName}/b/{bucketName}/u/{objectName}".into(),
+        ["20160918", "images"] => "/20160918/images".into(),
+        ["20160918", "images", _] => "/20160918/images/{imageId}".into(),
+        ["20160918", "images", _, "shapes"] => "/20160918/images/{imageId}/shapes".into(),
+        ["20160918", "images", _, "shapes", _] => {
+            "/20160918/images/{imageId}/shapes/{shapeName}".into()
         }
         _ => format!("/{}", segs.join("/")),
     }
@@ -470,7 +489,8 @@ fn route(
             }
             answer(200, json!([alert_rule(lab, key)]))
         }
-        _ => error(404, "NotAuthorizedOrNotFound", NOT_FOUND),
+        _ => super::oci_storage::route(lab, key, req, segs, query)
+            .unwrap_or_else(|| error(404, "NotAuthorizedOrNotFound", NOT_FOUND)),
     }
 }
 
@@ -532,6 +552,32 @@ fn availability(lab: &LabInner, service: &str, limit: &str, ad: Option<&String>)
     let free = lab.config.tier.free_ocpus();
     // A free tenancy's A1 limits are the Always Free allowance itself (whole OCPUs, 6 GB
     // each); the E2 micro limit is 2 instances, one OCPU each.
+    if (service, limit) == ("compute", "custom-image-count") {
+        // Regional in Oracle's Compute limits table: an availability domain must be left out.
+        if let Some(a) = ad {
+            return error(
+                400,
+                "InvalidParameter",
+                &format!("The limit {limit} is scoped to a region: availabilityDomain {a} must not be given."),
+            );
+        }
+        let used = lab
+            .oci
+            .storage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .custom_images();
+        let total = lab.config.custom_image_limit as usize;
+        return answer(
+            200,
+            json!({
+                "used": used,
+                "available": total.saturating_sub(used),
+                "fractionalUsage": used as f64,
+                "fractionalAvailability": total.saturating_sub(used) as f64
+            }),
+        );
+    }
     let (total, used) = match (service, limit) {
         ("compute", "standard-a1-core-count") => (f64::from(free), f64::from(ocpus)),
         ("compute", "standard-a1-memory-count") => (f64::from(free * 6), f64::from(memory)),
@@ -802,7 +848,11 @@ fn verify(req: &Req, key: &ApiKey, now: SystemTime) -> Result<(), String> {
         }
     }
     let method = req.method.as_str();
-    if matches!(method, "POST" | "PUT") {
+    // Object Storage PUTs (PutObject, UploadPart) do not sign their body: "Special
+    // Instructions for Object Storage PUT" on the Request Signatures page lets them leave
+    // content-length, content-type and x-content-sha256 out of the signed headers.
+    let object_put = method == "PUT" && req.path.starts_with("/n/");
+    if matches!(method, "POST" | "PUT") && !object_put {
         for required in ["content-length", "content-type", "x-content-sha256"] {
             if !has(required) {
                 return Err(format!("{required} is not signed on a {method}"));

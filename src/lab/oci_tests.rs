@@ -104,7 +104,7 @@ fn sign(
             ),
         ),
     ];
-    if method == "POST" {
+    if s.headers.contains(&"x-content-sha256") {
         out.push(("content-type".into(), "application/json".into()));
         out.push(("x-content-sha256".into(), sha));
     }
@@ -152,7 +152,7 @@ impl Creds {
         for (k, v) in sign(s, method, &host, target, body) {
             rb = rb.header(k, v);
         }
-        if method == "POST" {
+        if matches!(method, "POST" | "PUT") {
             rb = rb.body(body.to_vec());
         }
         let resp = rb.send().await.expect("send");
@@ -482,3 +482,6 @@ fn dates_parse_as_the_signature_check_reads_them() {
     );
     assert_eq!(parse_rfc3339("yesterday"), None);
 }
+
+#[path = "oci_storage_tests.rs"]
+mod storage;

@@ -866,6 +866,20 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
         "killall" if on_node.is_some() => super::services::killall(ctx, rest, p),
         "rm" if on_node.is_some() => super::services::rm(ctx, rest, p),
         "apt-get" | "apt" => apt(ctx, &name, rest, p),
+        // Layer 1's cloud-init has finished on a lab host by the time it answers SSH:
+        // `cloud-init status` prints `status: done` and exits 0, `--wait` returns at once
+        // (https://cloudinit.readthedocs.io/en/latest/reference/cli.html#status, exit codes:
+        // https://cloudinit.readthedocs.io/en/latest/explanation/return_codes.html).
+        "cloud-init" => match rest.first().map(String::as_str) {
+            Some("status") => {
+                p.out("status: done\n");
+                0
+            }
+            _ => {
+                p.err("usage: cloud-init [-h] [--version] [--debug] [--force] {init,modules,single,query,features,analyze,devel,collect-logs,clean,status,schema} ...\n");
+                2
+            }
+        },
         "pveversion" if on_node.is_some() => {
             p.out(&format!(
                 "pve-manager/{PVE_VERSION}/{PVE_REPOID} (running kernel: {KERNEL})\n"

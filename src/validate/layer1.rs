@@ -316,15 +316,14 @@ pub(super) fn images(st: Result<&LayerState, &String>) -> Row {
         .filter(|r| r.ty == "oci_core_image")
         .collect();
     if images.is_empty() {
-        if st.text("node_os") == Some("talos") {
-            return Row::not_checked(
-                ROW,
-                "Layer 1's nodes boot a custom image it does not manage (node_image_id), so \
-                 its size is not in Layer 1's state"
-                    .into(),
-            );
-        }
-        return Row::not_checked(ROW, "Layer 1 boots a platform image".into());
+        let why = if st.text("node_os") == Some("talos") {
+            "Layer 1's nodes boot a custom image it does not manage (node_image_id), so its \
+             size is not in Layer 1's state"
+        } else {
+            "Layer 1's nodes boot node_image_id, which `freetier image` imported outside \
+             Layer 1's state after checking it against the 20 GB allowance"
+        };
+        return Row::not_checked(ROW, why.into());
     }
     let mut alloc = Allocation::default();
     let mut sizes = Vec::new();
@@ -499,7 +498,7 @@ mod tests {
     #[test]
     fn images_say_why_they_are_not_checked() {
         let st = lab_like("[]");
-        assert_eq!(images(Ok(&st)).reason, "Layer 1 boots a platform image");
+        assert!(images(Ok(&st)).reason.contains("`freetier image` imported"));
         let err = "Layer 1's state x does not exist".to_string();
         let row = images(Err(&err));
         assert_eq!(

@@ -69,8 +69,10 @@ locals {
     var.tier, local.a1_instances, local.a1_ocpus, local.limits["block_storage_gb"], local.max_nodes,
   )
   layout_checked = local.layout_fits ? true : tobool(local.layout_problem)
-  # Talos comes only from its own image: OCI has no Talos platform image.
-  node_os_checked = var.node_os == "talos" && var.node_image_id == null ? tobool("node_os = \"talos\" needs node_image_id: import Talos's oracle-arm64 image as a custom image (https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/cloud-platforms/oracle) and give its OCID.") : true
+  # Both node systems come only from custom images: OCI has neither a Debian nor a Talos
+  # platform image, and Proxmox VE does not install on Ubuntu.
+  node_image_problem = var.node_os == "talos" ? "node_os = \"talos\" needs node_image_id: import Talos's oracle-arm64 image as a custom image (https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/cloud-platforms/oracle) and give its OCID." : "node_os = \"proxmox\" needs node_image_id, a Debian 12 arm64 custom image: run `task build:images`, which imports it and writes node_image_id to terraform/oci/node-image.auto.tfvars.json. OCI has no Debian platform image, and the arm64 Proxmox VE port installs on Debian 12 only (https://github.com/jiangcuo/Pxvirt-docs/blob/main/en/installfromdebian.md)."
+  node_os_checked    = var.node_image_id == null ? tobool(local.node_image_problem) : true
 
   # Any spend at all is a failure of this project: alert at the first cent.
   budget_alert_usd = 0.01

@@ -5,17 +5,8 @@ data "oci_identity_availability_domains" "all" {
   compartment_id = var.tenancy_ocid
 }
 
-# The newest platform image of the chosen OS for each shape (A1 is arm64, the micro x86_64).
-data "oci_core_images" "a1" {
-  compartment_id           = local.compartment_id
-  operating_system         = var.image_operating_system
-  operating_system_version = var.image_operating_system_version
-  shape                    = local.a1_shape
-  state                    = "AVAILABLE"
-  sort_by                  = "TIMECREATED"
-  sort_order               = "DESC"
-}
-
+# The bastion's platform image: the newest of the chosen OS for the micro shape (x86_64). The
+# nodes boot node_image_id, a custom image.
 data "oci_core_images" "micro" {
   compartment_id           = local.compartment_id
   operating_system         = var.image_operating_system
@@ -65,7 +56,7 @@ resource "oci_core_instance" "node" {
 
   source_details {
     source_type = "image"
-    source_id   = var.node_image_id == null ? data.oci_core_images.a1.images[0].id : var.node_image_id
+    source_id   = var.node_image_id
     # Unset keeps the image default (47 GB, counted as such by the guard); a set size is >= 50.
     boot_volume_size_in_gbs = var.boot_volume_gb == null ? null : local.sizes[each.key].boot_volume_gb
   }
@@ -88,6 +79,8 @@ resource "oci_core_instance" "node" {
         vcn_cidr         = local.vcn_cidr
         host_key_private = freetier_ssh_host_key.host[each.key].private_key_openssh
         host_key_public  = freetier_ssh_host_key.host[each.key].public_key_openssh
+        private_ip       = local.node_private_ip[each.key]
+        proxmox          = true
       }))
     }),
   )
@@ -129,6 +122,8 @@ resource "oci_core_instance" "bastion" {
       vcn_cidr         = local.vcn_cidr
       host_key_private = freetier_ssh_host_key.host[local.bastion_name].private_key_openssh
       host_key_public  = freetier_ssh_host_key.host[local.bastion_name].public_key_openssh
+      private_ip       = local.bastion_private_ip
+      proxmox          = false
     }))
   }
 

@@ -22,7 +22,7 @@ output "nodes" {
       private_ip     = oci_core_instance.node[n.name].private_ip
       public_ip      = oci_core_instance.node[n.name].public_ip
       tailscale_name = n.name
-      ssh_user       = var.ssh_user
+      ssh_user       = var.node_ssh_user
       ssh_port       = 22
       shape          = oci_core_instance.node[n.name].shape
       ocpus          = local.sizes[n.name].ocpus

@@ -139,7 +139,7 @@ variable "bastion_ad" {
 }
 
 variable "image_operating_system" {
-  description = "Platform image family for every host, as OCI names it (the newest image of this OS and version for each shape is used)."
+  description = "Platform image family for the bastion, as OCI names it (the newest image of this OS and version for its shape is used). The A1 nodes boot node_image_id."
   type        = string
   default     = "Canonical Ubuntu"
 
@@ -172,7 +172,7 @@ variable "node_os" {
 }
 
 variable "node_image_id" {
-  description = "A custom image for the A1 nodes (a Debian image for Proxmox VE, or the Talos oracle-arm64 image with node_os = \"talos\"). Null means the platform image chosen by image_operating_system."
+  description = "The custom image the A1 nodes boot: Debian 12 arm64 for Proxmox VE (`task build:images` imports it and writes this variable to node-image.auto.tfvars.json), or Talos's oracle-arm64 image with node_os = \"talos\". Required: OCI has no platform image for either."
   type        = string
   default     = null
 
@@ -182,8 +182,19 @@ variable "node_image_id" {
   }
 }
 
+variable "node_ssh_user" {
+  description = "The login user of the nodes' image: debian on Debian's cloud images (https://wiki.debian.org/Cloud/SystemsComparison), the image `task build:images` imports. Layer 2 connects as this user."
+  type        = string
+  default     = "debian"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.node_ssh_user))
+    error_message = "The node_ssh_user value must be a Unix user name, such as debian."
+  }
+}
+
 variable "ssh_user" {
-  description = "The login user of the image (ubuntu on Canonical Ubuntu, opc on Oracle Linux). Layer 2 connects as this user."
+  description = "The login user of the bastion's platform image (ubuntu on Canonical Ubuntu, opc on Oracle Linux). Layer 2 connects to the QDevice as this user."
   type        = string
   default     = "ubuntu"
 

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod key;
 pub mod signer;
+pub mod storage;
 pub mod types;
 
 use std::fmt;
@@ -53,6 +54,10 @@ pub struct Endpoints {
     pub budgets: String,
     /// Identity (`/20160918/availabilityDomains`).
     pub identity: String,
+    /// Object Storage (`/n/...`).
+    pub object_storage: String,
+    /// Core Services: Compute (`/20160918/images`).
+    pub core: String,
 }
 
 impl Endpoints {
@@ -66,6 +71,10 @@ impl Endpoints {
             limits: host("limits"),
             budgets: host("usage"),
             identity: host("identity"),
+            // oci-go-sdk `objectstorage` and `core` clients' `SetRegion`: `objectstorage.` and
+            // `iaas.` under the realm's domain.
+            object_storage: format!("https://objectstorage.{region}.oraclecloud.com"),
+            core: format!("https://iaas.{region}.oraclecloud.com"),
         }
     }
 
@@ -76,7 +85,9 @@ impl Endpoints {
             usage: b.clone(),
             limits: b.clone(),
             budgets: b.clone(),
-            identity: b,
+            identity: b.clone(),
+            object_storage: b.clone(),
+            core: b,
         }
     }
 }
@@ -148,6 +159,8 @@ impl Client {
             &endpoints.limits,
             &endpoints.budgets,
             &endpoints.identity,
+            &endpoints.object_storage,
+            &endpoints.core,
         ] {
             let parsed = reqwest::Url::parse(url)
                 .map_err(|e| Error::Settings(format!("endpoint {url}: {e}")))?;
@@ -318,6 +331,29 @@ impl Client {
         call: &Call,
     ) -> Result<(T, Option<String>), Error> {
         let what = format!("{method} {path}");
+        let body = match body {
+            Some(b) => Body::Json(b),
+            None => Body::None,
+        };
+        let answer = self.send(method, base, path, query, body, call).await?;
+        let value = serde_json::from_slice::<T>(&answer.bytes).map_err(|e| Error::Decode {
+            what: what.clone(),
+            detail: format!("{e}: {}", error::excerpt(&answer.bytes)),
+        })?;
+        Ok((value, answer.header("opc-next-page")))
+    }
+
+    /// One signed exchange, its 2xx answer's headers and body as they came.
+    async fn send(
+        &self,
+        method: Method,
+        base: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Body,
+        call: &Call,
+    ) -> Result<Answer, Error> {
+        let what = format!("{method} {path}");
         let mut url_text = format!("{base}{path}");
         if !query.is_empty() {
             url_text.push('?');
@@ -341,20 +377,28 @@ impl Client {
             (None, _) => return Err(Error::Settings(format!("{url_text} has no host"))),
         };
         let date = signer::http_date(time::OffsetDateTime::now_utc());
-        let content_type = "application/json";
-        let body_ref = body.as_deref().map(|b| (content_type, b));
+        let (content_type, bytes, unsigned) = match body {
+            Body::None => ("application/json", Vec::new(), false),
+            Body::Json(b) => ("application/json", b, false),
+            Body::Object(b) => ("application/octet-stream", b, true),
+        };
         let req = signer::Request {
             method: method.as_str(),
             host: &host,
             target: &target,
             date: &date,
             body: if signer::signs_body(method.as_str()) {
-                Some(body_ref.unwrap_or((content_type, &[])))
+                Some((content_type, &bytes))
             } else {
                 None
             },
         };
-        let headers = self.signer.sign(&req).map_err(Error::Settings)?;
+        let headers = if unsigned {
+            self.signer.sign_unsigned_body(&req)
+        } else {
+            self.signer.sign(&req)
+        }
+        .map_err(Error::Settings)?;
         let mut rb = self
             .http
             .request(method.clone(), url.clone())
@@ -371,8 +415,11 @@ impl Client {
             }
             rb = rb.header(name, v);
         }
+        if unsigned {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
         if signer::signs_body(method.as_str()) {
-            rb = rb.body(body.unwrap_or_default());
+            rb = rb.body(bytes);
         }
         tracing::debug!(call = %what, "oci api call");
         let origin = format!("{}://{host}", url.scheme());
@@ -389,14 +436,14 @@ impl Client {
                     .map(str::to_string)
             };
             let request_id = header("opc-request-id");
-            let next_page = header("opc-next-page");
+            let headers = resp.headers().clone();
             let bytes = resp.bytes().await.map_err(|e| Error::Connect {
                 url: origin.clone(),
                 detail: chain(&e),
             })?;
-            Ok::<_, Error>((status, request_id, next_page, bytes))
+            Ok::<_, Error>((status, request_id, headers, bytes))
         };
-        let (status, request_id, next_page, bytes) = tokio::select! {
+        let (status, request_id, headers, bytes) = tokio::select! {
             biased;
             _ = call.cancel.cancelled() => return Err(Error::Cancelled { what }),
             r = tokio::time::timeout(call.timeout, exchange) => match r {
@@ -407,11 +454,32 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(Error::from_answer(what, status, &bytes, request_id));
         }
-        let value = serde_json::from_slice::<T>(&bytes).map_err(|e| Error::Decode {
-            what: what.clone(),
-            detail: format!("{e}: {}", error::excerpt(&bytes)),
-        })?;
-        Ok((value, next_page))
+        Ok(Answer { headers, bytes })
+    }
+}
+
+/// What a request sends.
+enum Body {
+    /// Nothing (a GET, or a POST with an empty body).
+    None,
+    /// JSON, signed (`x-content-sha256`).
+    Json(Vec<u8>),
+    /// Object Storage PUT bytes, not signed.
+    Object(Vec<u8>),
+}
+
+/// A 2xx answer.
+struct Answer {
+    headers: reqwest::header::HeaderMap,
+    bytes: bytes::Bytes,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 }
 

@@ -10,6 +10,10 @@
 //!   `content-length content-type x-content-sha256`, the last being base64 of the body's
 //!   SHA-256 (of the empty string for an empty body). The same order as Oracle's Go SDK
 //!   (`common/http_signer.go`, `defaultGenericHeaders` and `defaultBodyHeaders`).
+//! - Except Object Storage PUTs (`PutObject`, `UploadPart`): the page's "Special Instructions
+//!   for Object Storage PUT" let them sign only `date (request-target) host`, so a large body
+//!   need not be hashed before it is sent ([`Signer::sign_unsigned_body`]; oracle/oci-go-sdk's
+//!   `ObjectStorageClient.PutObject` signs with `common.RequestSignerExcludeBody`).
 //! - The signing string is one `name: value` line per signed header, joined by `\n` with no
 //!   trailing newline; `(request-target)` is the lowercase method, a space, and the path with
 //!   its query string exactly as sent.
@@ -54,6 +58,10 @@ pub fn content_sha256(body: &[u8]) -> String {
 /// The headers to send besides `Authorization` (name, value), in signing order, and the
 /// signing string itself.
 pub fn signing_parts(req: &Request<'_>) -> (Vec<(&'static str, String)>, String) {
+    signing_parts_with(req, signs_body(req.method))
+}
+
+fn signing_parts_with(req: &Request<'_>, with_body: bool) -> (Vec<(&'static str, String)>, String) {
     let mut signed: Vec<(&'static str, String)> = vec![
         ("date", req.date.to_string()),
         (
@@ -62,7 +70,7 @@ pub fn signing_parts(req: &Request<'_>) -> (Vec<(&'static str, String)>, String)
         ),
         ("host", req.host.to_string()),
     ];
-    if signs_body(req.method) {
+    if with_body {
         let (content_type, bytes) = req.body.unwrap_or(("application/json", &[]));
         signed.push(("content-length", bytes.len().to_string()));
         signed.push(("content-type", content_type.to_string()));
@@ -100,7 +108,24 @@ impl Signer {
     /// The headers to add to `req`: each signed header that is not the request line (date,
     /// host, and for POST/PUT the body headers), then `authorization`.
     pub fn sign(&self, req: &Request<'_>) -> Result<Vec<(&'static str, String)>, String> {
-        let (signed, text) = signing_parts(req);
+        self.sign_with(req, signs_body(req.method))
+    }
+
+    /// The headers for an Object Storage PUT: `date (request-target) host` signed, the body
+    /// not (its headers are the sender's to set).
+    pub fn sign_unsigned_body(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        self.sign_with(req, false)
+    }
+
+    fn sign_with(
+        &self,
+        req: &Request<'_>,
+        with_body: bool,
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        let (signed, text) = signing_parts_with(req, with_body);
         let signature = self.key.sign_b64(text.as_bytes())?;
         let names: Vec<&str> = signed.iter().map(|(k, _)| *k).collect();
         let authorization = format!(

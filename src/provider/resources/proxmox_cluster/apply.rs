@@ -325,6 +325,19 @@ pub async fn form(m: &Cluster, hosts: &Hosts, progress: &mut Progress) -> Step<F
     let first = 0;
     // Reach every node, checking host keys, sudo and that Proxmox VE is there.
     let checks = (0..hosts.nodes.len()).map(|i| async move {
+        // A new node installs Proxmox VE from Layer 1's cloud-init at first boot, which takes
+        // minutes: wait for it to finish (exit 0 done, 2 done with recoverable errors, 1
+        // failed; https://cloudinit.readthedocs.io/en/latest/explanation/return_codes.html).
+        let init = hosts.run(i, "connect", "cloud-init status --wait").await?;
+        if init.code == Some(1) {
+            return Err(StepError::new(
+                "connect",
+                Some(&hosts.nodes[i].name),
+                ErrorKind::Fatal,
+                "cloud-init failed on this host, so Proxmox VE may not be installed: read \
+                 /var/log/cloud-init-output.log there, fix the cause, and apply again",
+            ));
+        }
         let out = hosts.must(i, "connect", "pveversion", None).await?;
         if !out.starts_with("pve-manager/") {
             return Err(StepError::new(
