@@ -358,8 +358,9 @@ fn render_report(o: &Options, profile: &oci_config::Profile, report: &Report) ->
     }
     let _ = writeln!(
         s,
-        "next (Layer 1 reads {} itself, with the age key SOPS_AGE_KEY_FILE names):\n  \
-         export SOPS_AGE_KEY_FILE=\"$PWD/{}\"\n  task deploy:oci",
+        "next (Layer 1 reads {} itself, with the age key SOPS_AGE_KEY_FILE names; \
+         build:images imports the nodes' Debian image):\n  \
+         export SOPS_AGE_KEY_FILE=\"$PWD/{}\"\n  task build:images\n  task deploy:oci",
         paths::SECRETS,
         paths::AGE_KEY
     );
