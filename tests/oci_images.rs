@@ -27,6 +27,7 @@ async fn an_interrupted_upload_resumes_and_imports_as_a_custom_image() {
     let lab = Lab::start(LabConfig {
         state_dir: Some(dir.path().to_path_buf()),
         latency_overrides: BTreeMap::from([("oci.image_import".to_string(), 0.0)]),
+        node_image: false,
         ..LabConfig::always_free()
     })
     .await
@@ -130,6 +131,8 @@ fn image_lab(rt: &tokio::runtime::Runtime, dir: &Path, custom_image_limit: u32) 
         state_dir: Some(dir.to_path_buf()),
         latency_overrides: BTreeMap::from([("oci.image_import".to_string(), 0.0)]),
         custom_image_limit,
+        // A tenancy that has imported nothing yet.
+        node_image: false,
         ..LabConfig::always_free()
     }))
     .expect("lab")

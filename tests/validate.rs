@@ -1,7 +1,7 @@
 //! `freetier validate` against a deployed lab stack: the lab (Layer 1's state and its OCI
 //! endpoint), Layer 2 (`terraform/proxmox`) and Layer 3 (`terraform/talos`) applied with a real
-//! Terraform core. Every row passes on the deployed stack (images: not checked, Layer 1 boots a
-//! platform image); reported spend fails the cost row and the exit code; a missing Layer 3, an
+//! Terraform core. Every row passes on the deployed stack (images: the nodes' Debian image, read
+//! from the lab's Compute API); reported spend fails the cost row and the exit code; a missing Layer 3, an
 //! unreadable state, an unreachable endpoint and a wrong API key make rows "not checked" with
 //! the reason (OCI's 401 for the key), and nothing crashes; no secret reaches the output; and
 //! `task validate` runs the same matrix.
@@ -180,27 +180,20 @@ fn validate_runs_the_matrix_against_a_deployed_lab_stack() {
         freetier(&refs)
     };
 
-    // 1. Deployed: every row passes, but images (the lab's nodes boot an image Layer 1's state
-    // does not hold).
+    // 1. Deployed: every row passes; images reads the nodes' image from the Compute API.
     let t1 = Instant::now();
     let ok = run(&[]);
     let validate_secs = t1.elapsed().as_secs_f64();
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
     assert_eq!(ok.rows.len(), 9, "{}", ok.stdout);
     for r in &ok.rows {
-        if r["row"] == "images" {
-            assert_eq!(r["status"], "not_checked", "{r}");
-            assert!(
-                r["reason"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("`freetier image` imported"),
-                "{r}"
-            );
-        } else {
-            assert_eq!(r["status"], "pass", "{r}");
-        }
+        assert_eq!(r["status"], "pass", "{r}");
     }
+    assert_eq!(
+        ok.reason("images"),
+        "node image freetier-debian-12-arm64: AVAILABLE, 2 GB (at most 20), bootable on \
+         VM.Standard.A1.Flex; custom images: 1 in use, 24 more allowed (Limits API)"
+    );
     assert!(
         ok.reason("cost").contains("0.00 USD"),
         "{}",
@@ -231,7 +224,7 @@ fn validate_runs_the_matrix_against_a_deployed_lab_stack() {
     assert_eq!(text.code, 0, "{}", text.stdout);
     assert!(
         text.stdout
-            .starts_with("freetier validate: 8 pass, 0 fail, 1 not checked"),
+            .starts_with("freetier validate: 9 pass, 0 fail, 0 not checked"),
         "{}",
         text.stdout
     );
@@ -337,7 +330,7 @@ fn validate_runs_the_matrix_against_a_deployed_lab_stack() {
     std::fs::write(&wrong_cfg, cfg).unwrap();
     let bad_key = run(&["--oci-config", wrong_cfg.to_str().unwrap()]);
     assert_eq!(bad_key.code, 0, "{}", bad_key.stdout);
-    for row in ["limits", "cost", "budget"] {
+    for row in ["images", "limits", "cost", "budget"] {
         assert_eq!(bad_key.status(row), "not_checked", "{row}");
         assert!(
             bad_key.reason(row).contains(
@@ -348,6 +341,35 @@ fn validate_runs_the_matrix_against_a_deployed_lab_stack() {
         );
     }
     assert_eq!(bad_key.status("allocation"), "pass");
+
+    // A node image the tenancy does not have (deleted since Layer 1 was applied): images fails
+    // and says what to do.
+    let state = std::fs::read_to_string(dir.path().join("oci.tfstate")).unwrap();
+    let gone = "ocid1.image.oc1.iad.aaaaaaaadeletedsincelayeroneapplied";
+    assert!(
+        state.contains("\"node_image_id\""),
+        "Layer 1's state names its image"
+    );
+    let moved = wrong.path().join("oci.tfstate");
+    std::fs::write(
+        &moved,
+        state.replace(
+            "ocid1.image.oc1.iad.aaaaaaaalabnodeimagedebian12arm64",
+            gone,
+        ),
+    )
+    .unwrap();
+    let missing = run(&["--oci-state", moved.to_str().unwrap()]);
+    assert_eq!(missing.code, 1, "{}", missing.stdout);
+    assert_eq!(missing.status("images"), "fail");
+    assert!(
+        missing
+            .reason("images")
+            .contains(&format!("boot {gone}, which the tenancy does not have"))
+            && missing.reason("images").contains("task build:images"),
+        "{}",
+        missing.reason("images")
+    );
 
     // 5. Endpoints that do not answer, and a state that is not one: not checked, no crash.
     let garbage = wrong.path().join("garbage.tfstate");
@@ -427,7 +449,7 @@ fn validate_runs_the_matrix_against_a_deployed_lab_stack() {
     );
     assert!(out.contains("no .tf files yet"), "{out}");
     assert!(
-        out.contains("freetier validate: 8 pass, 0 fail, 1 not checked"),
+        out.contains("freetier validate: 9 pass, 0 fail, 0 not checked"),
         "{out}"
     );
     talos_lab.lab.set_oci_spend(0.5);

@@ -117,6 +117,15 @@ pub struct LabConfig {
     /// figure. Set 0 to see the refusal a tenancy without custom images gets.
     #[serde(default = "default_custom_image_limit")]
     pub custom_image_limit: u32,
+    /// Whether the tenancy already holds the nodes' Debian image, as after `task build:images`
+    /// (`freetier-debian-12-arm64`, bootable on A1), and Layer 1's state names it as
+    /// `node_image_id`. Default on; off for a tenancy that has imported nothing yet.
+    #[serde(default = "default_true")]
+    pub node_image: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_custom_image_limit() -> u32 {
@@ -140,6 +149,7 @@ impl Default for LabConfig {
             host_os: HostOs::Proxmox,
             custom_image_gb: None,
             custom_image_limit: default_custom_image_limit(),
+            node_image: true,
         }
     }
 }

@@ -135,6 +135,7 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
         "outputs": {
             "tier": {"value": inner.config.tier.as_str(), "type": "string"},
             "node_os": {"value": inner.config.host_os.as_str(), "type": "string"},
+            "node_image_id": {"value": node_image_id(inner), "type": "string"},
             "nodes": {"value": nodes, "type": ["list", node_type()]},
             "bastion": {"value": bastion, "type": ["object", {
                 "name": "string",
@@ -162,8 +163,15 @@ pub(crate) fn tfstate(inner: &LabInner) -> Value {
     })
 }
 
-/// A lineage stable for the lab's address base, so rewriting the file does not look like a
-/// different state to Terraform.
+/// The image Layer 1's nodes boot: the one the lab's tenancy holds, or none.
+fn node_image_id(inner: &LabInner) -> &'static str {
+    if inner.config.node_image && inner.config.host_os == super::HostOs::Proxmox {
+        super::oci_storage::NODE_IMAGE_ID
+    } else {
+        ""
+    }
+}
+
 /// The custom image Layer 1 imported, as the oracle/oci provider records `oci_core_image`
 /// (`size_in_mbs` is a string there: the API's int64 as the provider stores it).
 fn custom_image(inner: &LabInner) -> Value {
@@ -192,6 +200,8 @@ fn custom_image(inner: &LabInner) -> Value {
     }])
 }
 
+/// A lineage stable for the lab's address base, so rewriting the file does not look like a
+/// different state to Terraform.
 fn lineage(inner: &LabInner) -> String {
     let o = inner.base.octets();
     let h = keys::sha256_colon_hex(&[o[0], o[1], o[2], inner.config.hosts as u8])

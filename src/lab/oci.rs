@@ -463,7 +463,13 @@ fn route(
             if c != key.tenancy {
                 return error(404, "NotAuthorizedOrNotFound", NOT_FOUND);
             }
-            availability(lab, service, limit, query.get("availabilityDomain"))
+            availability(
+                lab,
+                &key.tenancy,
+                service,
+                limit,
+                query.get("availabilityDomain"),
+            )
         }
         ("GET", ["20160918", "availabilityDomains"]) => match compartment {
             None => missing("compartmentId"),
@@ -546,7 +552,13 @@ fn alert_rule(lab: &LabInner, key: &ApiKey) -> Value {
 /// availability domain in Oracle's Compute limits table, so `availabilityDomain` is required
 /// (the reference: "If the above requirements are not met, the API will return a 400 -
 /// InvalidParameter response").
-fn availability(lab: &LabInner, service: &str, limit: &str, ad: Option<&String>) -> http::Resp {
+fn availability(
+    lab: &LabInner,
+    tenancy: &str,
+    service: &str,
+    limit: &str,
+    ad: Option<&String>,
+) -> http::Resp {
     let ocpus: u32 = lab.hosts.iter().map(|h| h.layout.ocpus).sum();
     let memory: u32 = lab.hosts.iter().map(|h| h.layout.memory_gb).sum();
     let free = lab.config.tier.free_ocpus();
@@ -561,12 +573,11 @@ fn availability(lab: &LabInner, service: &str, limit: &str, ad: Option<&String>)
                 &format!("The limit {limit} is scoped to a region: availabilityDomain {a} must not be given."),
             );
         }
-        let used = lab
-            .oci
-            .storage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .custom_images();
+        let used = {
+            let mut st = lab.oci.storage.lock().unwrap_or_else(|p| p.into_inner());
+            st.seed(lab, tenancy);
+            st.custom_images()
+        };
         let total = lab.config.custom_image_limit as usize;
         return answer(
             200,

@@ -46,7 +46,16 @@ const PART_PAGE: usize = 1000;
 pub(crate) struct Storage {
     buckets: BTreeMap<String, Bucket>,
     images: BTreeMap<String, Image>,
+    /// Whether the nodes' image has been put in (see [`Storage::seed`]).
+    seeded: bool,
 }
+
+/// The nodes' image in a lab tenancy where `task build:images` has run
+/// ([`LabConfig::node_image`](super::LabConfig::node_image)); Layer 1's state names it as
+/// `node_image_id`.
+pub(crate) const NODE_IMAGE_ID: &str = "ocid1.image.oc1.iad.aaaaaaaalabnodeimagedebian12arm64";
+/// Its display name, the one `task build:images` gives.
+pub(crate) const NODE_IMAGE_NAME: &str = "freetier-debian-12-arm64";
 
 struct Bucket {
     compartment: String,
@@ -83,6 +92,39 @@ struct Image {
 }
 
 impl Storage {
+    /// Puts the nodes' image in the tenancy, once, as `task build:images` leaves it:
+    /// `AVAILABLE`, bootable on the A1 shape, the Debian stand-in's 2 GB disk.
+    pub(crate) fn seed(&mut self, lab: &LabInner, tenancy: &str) {
+        if self.seeded || !lab.config.node_image || lab.config.host_os != super::HostOs::Proxmox {
+            return;
+        }
+        self.seeded = true;
+        let body = json!({
+            "id": NODE_IMAGE_ID,
+            "compartmentId": tenancy,
+            "displayName": NODE_IMAGE_NAME,
+            "lifecycleState": "AVAILABLE",
+            "timeCreated": now_rfc3339(),
+            "operatingSystem": "Debian",
+            "operatingSystemVersion": "Custom",
+            "launchMode": "PARAVIRTUALIZED",
+            "createImageAllowed": true,
+            "baseImageId": null,
+            "sizeInMBs": 2048,
+            "billableSizeInGBs": 1,
+            "freeformTags": {},
+            "definedTags": {}
+        });
+        self.images.insert(
+            NODE_IMAGE_ID.to_string(),
+            Image {
+                body,
+                started: Instant::now(),
+                shapes: vec!["VM.Standard.A1.Flex".to_string()],
+            },
+        );
+    }
+
     /// Custom images the tenancy holds, for the `custom-image-count` limit.
     pub(crate) fn custom_images(&self) -> usize {
         self.images.len()
@@ -168,6 +210,7 @@ pub(crate) fn route(
     query: &BTreeMap<String, String>,
 ) -> Option<http::Resp> {
     let mut st = lab.oci.storage.lock().unwrap_or_else(|p| p.into_inner());
+    st.seed(lab, &key.tenancy);
     let ns = namespace(key);
     let method = req.method.as_str();
     let resp = match (method, segs) {

@@ -57,6 +57,8 @@ async fn lab_with(overrides: &[(&str, f64)]) -> (Lab, tempfile::TempDir, Creds) 
             .iter()
             .map(|(k, v)| (k.to_string(), *v))
             .collect::<BTreeMap<_, _>>(),
+        // A tenancy that has imported nothing yet.
+        node_image: false,
         ..LabConfig::always_free()
     })
     .await
@@ -332,6 +334,7 @@ async fn the_custom_image_count_limit_is_regional_counts_imports_and_refuses_one
     let lab = Lab::start(LabConfig {
         state_dir: Some(dir.path().to_path_buf()),
         custom_image_limit: 0,
+        node_image: false,
         ..LabConfig::always_free()
     })
     .await

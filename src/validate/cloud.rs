@@ -285,6 +285,114 @@ pub(super) async fn budget(access: &Access, call: &Call) -> Row {
     )
 }
 
+/// The `images` row for the image Layer 1's nodes boot (its `node_image_id` output), which
+/// `freetier image` imported outside Layer 1's state: from the Compute API, it must be
+/// `AVAILABLE`, at most the tier's custom image size, and bootable on the A1 shape; the row
+/// also reports the tenancy's custom images against the live `custom-image-count` limit.
+pub(super) async fn node_image(access: &Access, id: &str, tier: Tier, call: &Call) -> Row {
+    const ROW: &str = "images";
+    const SHAPE: &str = "VM.Standard.A1.Flex";
+    let client = match access {
+        Ok(c) => c,
+        Err(why) => return Row::not_checked(ROW, format!("node image {id}: {why}")),
+    };
+    let image = match client.get_image(id, call).await {
+        Ok(i) => i,
+        Err(e) if e.kind() == crate::clients::ErrorKind::NotFound => {
+            return Row::fail(
+                ROW,
+                format!(
+                    "Layer 1's nodes boot {id}, which the tenancy does not have: run `task \
+                     build:images` and apply Layer 1 again"
+                ),
+                json!({ "node_image_id": id }),
+            )
+        }
+        Err(e) => return Row::not_checked(ROW, e.to_string()),
+    };
+    let shapes = match client.list_image_shapes(id, call).await {
+        Ok(s) => s,
+        Err(e) => return Row::not_checked(ROW, e.to_string()),
+    };
+    let count = client
+        .get_resource_availability(
+            "compute",
+            "custom-image-count",
+            client.tenancy(),
+            None,
+            call,
+        )
+        .await
+        .ok();
+    let name = image.display_name.clone().unwrap_or_else(|| id.to_string());
+    let gb = image.size_in_mbs.map(|mb| mb as f64 / 1024.0);
+    let details = json!({
+        "node_image_id": id,
+        "display_name": name,
+        "lifecycle_state": image.lifecycle_state,
+        "size_gb": gb,
+        "shapes": shapes,
+        "custom_image_count": count.as_ref().map(|c| json!({"used": c.used, "available": c.available})),
+    });
+    if image.lifecycle_state != "AVAILABLE" {
+        return Row::fail(
+            ROW,
+            format!(
+                "node image {name} is {}, not AVAILABLE: run `task build:images` again",
+                image.lifecycle_state
+            ),
+            details,
+        );
+    }
+    let mut alloc = crate::rules::Allocation::default();
+    alloc.custom_images.push(crate::rules::CustomImage {
+        label: Some(name.clone()),
+        size_gb: gb.map_or(crate::rules::Value::Unknown, crate::rules::Value::Known),
+        count: crate::rules::Value::Known(1.0),
+    });
+    if let Some(v) = crate::rules::check(tier, &alloc).errors().next() {
+        return Row::fail(ROW, format!("{}: {}", v.summary, v.detail), details);
+    }
+    if !shapes.iter().any(|s| s == SHAPE) {
+        return Row::fail(
+            ROW,
+            format!(
+                "node image {name} may not boot on {SHAPE} (its shapes: {}): run `task \
+                 build:images` again, which adds the shape",
+                if shapes.is_empty() {
+                    "none".to_string()
+                } else {
+                    shapes.join(", ")
+                }
+            ),
+            details,
+        );
+    }
+    let Some(gb) = gb else {
+        return Row::not_checked(ROW, format!("the Compute API gives no size for {name}"));
+    };
+    let max = tier
+        .limit(LimitKey::CustomImageMaxGb)
+        .map_or(20.0, |l| l.value);
+    let counted = match count {
+        Some(c) => format!(
+            "; custom images: {} in use, {} more allowed (Limits API)",
+            c.used.unwrap_or(0),
+            c.available.unwrap_or(0)
+        ),
+        None => String::new(),
+    };
+    Row::pass(
+        ROW,
+        format!(
+            "node image {name}: AVAILABLE, {} GB (at most {}), bootable on {SHAPE}{counted}",
+            format_number(gb),
+            format_number(max)
+        ),
+        details,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //!
 //! | row | from |
 //! |---|---|
-//! | `images` | Layer 1's state: custom images at most 20 GB, and within the Object Storage they are imported through |
+//! | `images` | Layer 1's state: custom images at most 20 GB, and within the Object Storage they are imported through; or the nodes' image (`node_image_id`) from the Compute API: `AVAILABLE`, at most 20 GB, bootable on A1, and the live `custom-image-count` |
 //! | `allocation` | Layer 1's state, held to its tier by the rulebook |
 //! | `limits` | the OCI Limits API: A1 cores and memory in use |
 //! | `proxmox_quorum` | Layer 2's Proxmox VE API: `/cluster/status` |
@@ -129,7 +129,22 @@ pub async fn validate(opts: &Options, cancel: &CancellationToken) -> Vec<Row> {
             .unwrap_or_else(|e| Err(format!("internal error building the OCI client: {e}")))
     };
     let pve = cluster::proxmox_client(l2.as_ref());
-    let (limits, quorum, ceph, etcd, nodes, cost, budget) = tokio::join!(
+    // The nodes' image is outside Layer 1's state when `freetier image` imported it: ask the
+    // Compute API about the one Layer 1 names.
+    let node_image = match (&l1, &tier) {
+        (Ok(st), Ok(t)) if images.status == Status::NotChecked => {
+            st.text("node_image_id").map(|id| (id.to_string(), *t))
+        }
+        _ => None,
+    };
+    let images_api = async {
+        match &node_image {
+            Some((id, t)) => Some(cloud::node_image(&access, id, *t, &call).await),
+            None => None,
+        }
+    };
+    let (images_api, limits, quorum, ceph, etcd, nodes, cost, budget) = tokio::join!(
+        images_api,
         cloud::limits(&access, tier, &call),
         cluster::quorum(&pve, &call),
         cluster::ceph(l2.as_ref(), &pve, &call),
@@ -138,6 +153,7 @@ pub async fn validate(opts: &Options, cancel: &CancellationToken) -> Vec<Row> {
         cloud::cost(&access, &call),
         cloud::budget(&access, &call),
     );
+    let images = images_api.unwrap_or(images);
     vec![
         images, allocation, limits, quorum, ceph, etcd, nodes, cost, budget,
     ]

@@ -14,6 +14,11 @@ output "node_os" {
   value       = var.node_os
 }
 
+output "node_image_id" {
+  description = "The custom image the A1 nodes boot (node_image_id): `freetier validate` reads its size, state and shapes from the Compute API."
+  value       = var.node_image_id
+}
+
 output "nodes" {
   description = "The Ampere A1 nodes, in order: name, private_ip, public_ip, tailscale_name, ssh_user, ssh_port, shape, ocpus, memory_gb, boot_gb, osd_gb (block storage the tier still allows for this node's Ceph OSDs), ssh_host_key (the host's SSH public key, to pin)."
   value = [

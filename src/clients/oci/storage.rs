@@ -162,8 +162,8 @@ pub struct Image {
     /// Its operating system.
     #[serde(default)]
     pub operating_system: Option<String>,
-    /// Its size in MB.
-    #[serde(default)]
+    /// Its size in MB (the API spells it `sizeInMBs`).
+    #[serde(default, rename = "sizeInMBs")]
     pub size_in_mbs: Option<u64>,
 }
 
