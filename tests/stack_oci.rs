@@ -1271,6 +1271,23 @@ fn task_binary() -> PathBuf {
     p
 }
 
+/// A plugin directory under `root` serving the oracle/oci test double, and a CLI configuration
+/// that installs providers from it; the configuration's path.
+fn double_cli_config(root: &Path) -> PathBuf {
+    let plugins = PluginDir::new(root);
+    plugins.add(OCI_ADDRESS, OCI_VERSION, &oci_double());
+    let rc = root.join("cli.tfrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path = {:?}\n  }}\n}}\n",
+            plugins.path.display().to_string()
+        ),
+    )
+    .unwrap();
+    rc
+}
+
 fn task(args: &[&str], envs: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(task_binary());
     cmd.args(["--taskfile", repo().join("Taskfile.yml").to_str().unwrap()])
@@ -1359,17 +1376,7 @@ fn task_deploy_applies_layer1_and_refuses_a_misspelt_variable() {
     std::fs::create_dir_all(stack.join("oci")).unwrap();
     copy_layer(&stack.join("oci"));
     std::fs::write(stack.join("oci/terraform.tfvars"), tfvars("")).unwrap();
-    let plugins = PluginDir::new(root.path());
-    plugins.add(OCI_ADDRESS, OCI_VERSION, &oci_double());
-    let rc = root.path().join("cli.tfrc");
-    std::fs::write(
-        &rc,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = {:?}\n  }}\n}}\n",
-            plugins.path.display().to_string()
-        ),
-    )
-    .unwrap();
+    let rc = double_cli_config(root.path());
     let stack_arg = format!("STACK={}", stack.display());
     let tofu = core.path.display().to_string();
     // The age key as `freetier setup` tells the user to export it; the auth key is not in the
@@ -1561,17 +1568,7 @@ fn task_build_images_imports_the_image_that_layer1_then_boots() {
     assert!(again.stdout.contains(&image), "{}", again.text());
 
     // Layer 1 boots it, through the oracle/oci test double.
-    let plugins = PluginDir::new(root.path());
-    plugins.add(OCI_ADDRESS, OCI_VERSION, &oci_double());
-    let rc = root.path().join("cli.tfrc");
-    std::fs::write(
-        &rc,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = {:?}\n  }}\n}}\n",
-            plugins.path.display().to_string()
-        ),
-    )
-    .unwrap();
+    let rc = double_cli_config(root.path());
     let tofu = core.path.display().to_string();
     let age_key = secrets().key_file.display().to_string();
     let deploy_env = [

@@ -260,6 +260,18 @@ async fn create_image_imports_from_object_storage_and_stays_importing_for_its_la
     lab.stop().await.expect("stop");
 }
 
+/// `PutObject` of a QCOW2 header as `images/d.qcow2`, then `CreateImage` from it.
+async fn put_and_import(creds: &Creds, ns: &str) -> (u16, Value) {
+    raw(
+        creds,
+        "PUT",
+        &format!("/n/{ns}/b/images/o/d.qcow2"),
+        b"QFI\xfb",
+    )
+    .await;
+    import(creds, ns, "d.qcow2").await
+}
+
 #[tokio::test]
 async fn the_custom_image_count_limit_is_regional_counts_imports_and_refuses_one_too_many() {
     let (lab, _dir, creds) = lab_with(&[("oci.image_import", 0.0)]).await;
@@ -281,14 +293,7 @@ async fn the_custom_image_count_limit_is_regional_counts_imports_and_refuses_one
     assert_eq!(got["code"], "InvalidParameter");
 
     let ns = namespace_and_bucket(&creds, "images").await;
-    raw(
-        &creds,
-        "PUT",
-        &format!("/n/{ns}/b/images/o/d.qcow2"),
-        b"QFI\xfb",
-    )
-    .await;
-    let (status, image) = import(&creds, &ns, "d.qcow2").await;
+    let (status, image) = put_and_import(&creds, &ns).await;
     assert_eq!(status, 200);
     let id = image["id"].as_str().expect("id").to_string();
     let (_, got) = creds.get(&limit).await;
@@ -341,14 +346,7 @@ async fn the_custom_image_count_limit_is_regional_counts_imports_and_refuses_one
     .expect("lab");
     let creds = read_creds(&lab, dir.path());
     let ns = namespace_and_bucket(&creds, "images").await;
-    raw(
-        &creds,
-        "PUT",
-        &format!("/n/{ns}/b/images/o/d.qcow2"),
-        b"QFI\xfb",
-    )
-    .await;
-    let (status, body) = import(&creds, &ns, "d.qcow2").await;
+    let (status, body) = put_and_import(&creds, &ns).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "LimitExceeded");
     assert!(body["message"]

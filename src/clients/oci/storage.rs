@@ -343,27 +343,8 @@ impl Client {
         call: &Call,
     ) -> Result<Vec<MultipartUpload>, Error> {
         let path = format!("/n/{}/b/{}/u", super::encode(ns), super::encode(bucket));
-        let mut out = Vec::new();
-        let mut page: Option<String> = None;
-        for _ in 0..super::MAX_PAGES {
-            let q: Vec<(&str, &str)> = page.iter().map(|p| ("page", p.as_str())).collect();
-            let (items, next): (Vec<MultipartUpload>, _) = self
-                .exchange(
-                    Method::GET,
-                    &self.endpoints.object_storage,
-                    &path,
-                    &q,
-                    None,
-                    call,
-                )
-                .await?;
-            out.extend(items);
-            match next {
-                Some(n) => page = Some(n),
-                None => break,
-            }
-        }
-        Ok(out)
+        self.object_storage_pages(&path, &[], super::MAX_PAGES, call)
+            .await
     }
 
     /// `PUT /n/{ns}/b/{bucket}/u/{object}?uploadId=&uploadPartNum=` (`UploadPart`).
@@ -404,20 +385,34 @@ impl Client {
         call: &Call,
     ) -> Result<Vec<MultipartUploadPartSummary>, Error> {
         let path = object_path(&upload.namespace, &upload.bucket, "u", &upload.object);
-        let mut out = Vec::new();
-        let mut page: Option<String> = None;
         // 10,000 parts at the service's page size of up to 1,000 need more than MAX_PAGES
         // only if pages are small; follow them all.
-        for _ in 0..=MAX_PARTS {
-            let mut q = vec![("uploadId", upload.upload_id.as_str())];
+        let query = [("uploadId", upload.upload_id.as_str())];
+        self.object_storage_pages(&path, &query, MAX_PARTS as usize + 1, call)
+            .await
+    }
+
+    /// Every item of an Object Storage list, following `opc-next-page` for at most `pages`
+    /// pages.
+    async fn object_storage_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        pages: usize,
+        call: &Call,
+    ) -> Result<Vec<T>, Error> {
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..pages {
+            let mut q = query.to_vec();
             if let Some(p) = &page {
                 q.push(("page", p.as_str()));
             }
-            let (items, next): (Vec<MultipartUploadPartSummary>, _) = self
+            let (items, next): (Vec<T>, _) = self
                 .exchange(
                     Method::GET,
                     &self.endpoints.object_storage,
-                    &path,
+                    path,
                     &q,
                     None,
                     call,
