@@ -162,17 +162,13 @@ struct Opts {
 
 fn parse(args: &[String]) -> Result<Option<Opts>, ImageError> {
     let mut o = Opts::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
+    let mut flags = crate::cli_flags::Flags::new(args);
+    while let Some(flag) = flags.next_arg() {
         if flag == "--help" || flag == "-h" {
             return Ok(None);
         }
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| ImageError::Usage(format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
+        let mut value = || flags.value(flag).map_err(ImageError::Usage);
+        match flag {
             "--url" => o.url = Some(value()?),
             "--sums" => o.sums = Some(value()?),
             "--bucket" => o.bucket = Some(value()?),

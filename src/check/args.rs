@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::cli_flags::Flags;
 use crate::rules::Tier;
 
 /// The help text.
@@ -68,22 +69,9 @@ pub enum Parsed {
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut opts = Options::default();
     let mut dir: Option<PathBuf> = None;
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
-            }
-            i += 1;
-            args.get(i)
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_arg() {
+        let mut value = |name: &str| flags.value(name);
         match flag {
             "-h" | "--help" | "help" => return Ok(Parsed::Help),
             "--plan" | "-plan" => opts.plan = Some(PathBuf::from(value("--plan")?)),
@@ -116,14 +104,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             _ => {
                 if let Some(first) = &dir {
                     return Err(format!(
-                        "one directory at a time: got {} and {arg}",
+                        "one directory at a time: got {} and {flag}",
                         first.display()
                     ));
                 }
-                dir = Some(PathBuf::from(arg));
+                dir = Some(PathBuf::from(flag));
             }
         }
-        i += 1;
     }
     if opts.plan.is_some() && dir.is_some() {
         return Err("give a directory or --plan, not both".into());

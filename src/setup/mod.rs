@@ -143,18 +143,9 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         dir: PathBuf::from("."),
         ..Options::default()
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+    let mut flags = crate::cli_flags::Flags::new(args);
+    while let Some(flag) = flags.next_arg() {
+        let mut value = |name: &str| flags.value(name);
         match flag {
             "-h" | "--help" => return Ok(None),
             "--force" => o.force = true,

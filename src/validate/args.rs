@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli_flags::Flags;
+
 /// The help text.
 pub const USAGE: &str = "\
 Usage: freetier validate [OPTIONS]
@@ -100,22 +102,9 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         timeout: Duration::from_secs(20),
         format: Format::Text,
     };
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
-            }
-            i += 1;
-            args.get(i)
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_arg() {
+        let mut value = |name: &str| flags.value(name);
         match flag {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--stack" => stack = PathBuf::from(value(flag)?),
@@ -148,7 +137,6 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
-        i += 1;
     }
     let lab_state = opts.lab.as_ref().map(|d| d.join("oci.tfstate"));
     opts.oci_state = oci_state
