@@ -261,21 +261,7 @@ impl Client {
         call: &Call,
     ) -> Result<Stored, Error> {
         let path = object_path(ns, bucket, "o", object);
-        let a = self
-            .send(
-                Method::PUT,
-                &self.endpoints.object_storage,
-                &path,
-                &[],
-                Body::Object(data),
-                call,
-            )
-            .await?;
-        Ok(Stored {
-            etag: a.header("etag").unwrap_or_default(),
-            md5: a.header("opc-content-md5"),
-            length: None,
-        })
+        self.put_bytes(&path, &[], data, call).await
     }
 
     /// `HEAD /n/{ns}/b/{bucket}/o/{object}` (`HeadObject`): the object's ETag and MD5, or
@@ -361,12 +347,23 @@ impl Client {
             ("uploadId", upload.upload_id.as_str()),
             ("uploadPartNum", num.as_str()),
         ];
+        self.put_bytes(&path, &q, data, call).await
+    }
+
+    /// An Object Storage PUT of `data` (an object or a part): what the service stored.
+    async fn put_bytes(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        data: Vec<u8>,
+        call: &Call,
+    ) -> Result<Stored, Error> {
         let a = self
             .send(
                 Method::PUT,
                 &self.endpoints.object_storage,
-                &path,
-                &q,
+                path,
+                query,
                 Body::Object(data),
                 call,
             )
