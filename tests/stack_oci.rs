@@ -698,6 +698,31 @@ fn check_state(state: &Json) {
         let cloud_init =
             String::from_utf8(base64_decode(user_data)).expect("user_data is base64 text");
         assert!(cloud_init.starts_with("#cloud-config"), "{cloud_init}");
+        // Valid YAML of cloud-config's shape, whatever the template's directives left out.
+        let doc: serde_norway::Value =
+            serde_norway::from_str(&cloud_init).expect("cloud-init is YAML");
+        let files: Vec<&str> = doc["write_files"]
+            .as_sequence()
+            .expect("write_files is a list")
+            .iter()
+            .map(|f| f["path"].as_str().expect("each file has a path"))
+            .collect();
+        let runcmd = doc["runcmd"].as_sequence().expect("runcmd is a list");
+        assert!(
+            runcmd.iter().all(|c| c[0].as_str() == Some("sh")),
+            "every command runs in sh: {cloud_init}"
+        );
+        let proxmox = v["shape"] == "VM.Standard.A1.Flex";
+        assert_eq!(
+            doc["manage_etc_hosts"].as_bool(),
+            proxmox.then_some(false),
+            "cloud-init keeps the nodes' /etc/hosts"
+        );
+        assert_eq!(
+            (files.len(), runcmd.len()),
+            if proxmox { (3, 2) } else { (1, 1) },
+            "{files:?}"
+        );
         assert!(
             cloud_init.contains("tailscale up --auth-key=file:")
                 && cloud_init.contains(&format!(
