@@ -544,3 +544,47 @@ fn no_secret_reaches_terraforms_logs_or_output_at_trace_level() {
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
     rt.block_on(lab.stop()).unwrap();
 }
+
+/// Layer 2 right after Layer 1, while the hosts' first-boot cloud-init is still installing
+/// Proxmox VE: the apply waits for cloud-init (`cloud-init status --wait`) before it checks
+/// `pveversion`, and succeeds.
+#[test]
+fn layer2_waits_for_the_hosts_first_boot() {
+    let core = newest_core();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 300 s of first boot at time scale 0.01: 3 s.
+    let lab = rt
+        .block_on(Lab::start(LabConfig {
+            time_scale: 0.01,
+            state_dir: Some(dir.path().to_path_buf()),
+            latency_overrides: [("host.first_boot".to_string(), 300.0)]
+                .into_iter()
+                .collect(),
+            ..LabConfig::always_free()
+        }))
+        .expect("lab");
+    let tfvars = std::fs::read_to_string(dir.path().join("proxmox.tfvars")).unwrap();
+    let wd = workdir(&core, &tfvars);
+    let init = wd.init();
+    assert_eq!(init.code, 0, "{}", init.text());
+    let apply = wd.apply();
+    assert_eq!(apply.code, 0, "{}", apply.text());
+    let trace = lab.trace();
+    let waits: Vec<_> = trace.iter().filter(|e| e.op == "ssh:cloud-init").collect();
+    let ops: std::collections::BTreeSet<&str> = trace.iter().map(|e| e.op.as_str()).collect();
+    assert_eq!(waits.len(), 2, "one wait per host: {ops:?}");
+    for w in &waits {
+        assert!(w.ok && w.end_ms >= 2_900.0, "{w:?}");
+    }
+    let first_pveversion = trace
+        .iter()
+        .filter(|e| e.op == "ssh:pveversion" && e.ok)
+        .map(|e| e.start_ms)
+        .fold(f64::MAX, f64::min);
+    assert!(
+        first_pveversion >= 2_900.0,
+        "pveversion at {first_pveversion} ms"
+    );
+    rt.block_on(lab.stop()).unwrap();
+}

@@ -160,6 +160,13 @@ const TABLE: &[(&str, f64, &str)] = &[
     ("storage.delete", 0.5, "ESTIMATE"),
     // Hosts.
     (
+        "host.first_boot",
+        0.0,
+        "KNOB: how long after the lab starts the hosts' first-boot cloud-init (PXVIRT and Ceph \
+         from Layer 1) is still running; 0, the default, is a host already set up. A real \
+         install takes minutes (not measured)",
+    ),
+    (
         "host.reboot",
         60.0,
         "ESTIMATE: firmware + Proxmox VE boot on an A1 instance",

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
@@ -724,6 +724,37 @@ async fn dispatch(ctx: &Ctx, mut args: Vec<String>, p: &mut Proc) -> i32 {
     status
 }
 
+/// How long the hosts' first-boot cloud-init still runs (latency table `host.first_boot`).
+fn first_boot_left(lab: &LabInner) -> Duration {
+    lab.latency
+        .scaled("host.first_boot", lab.config.time_scale)
+        .saturating_sub(lab.started.elapsed())
+}
+
+/// `cloud-init status [--wait]`: `status: running` during the first boot (`--wait` blocks
+/// until it ends), then `status: done`, exit 0
+/// (https://cloudinit.readthedocs.io/en/latest/reference/cli.html#status, exit codes:
+/// https://cloudinit.readthedocs.io/en/latest/explanation/return_codes.html).
+async fn cloud_init(ctx: &Ctx, rest: &[String], p: &mut Proc) -> i32 {
+    if rest.first().map(String::as_str) != Some("status") {
+        p.err("usage: cloud-init [-h] [--version] [--debug] [--force] {init,modules,single,query,features,analyze,devel,collect-logs,clean,status,schema} ...\n");
+        return 2;
+    }
+    let left = first_boot_left(&ctx.lab);
+    if !left.is_zero() {
+        if !rest.iter().any(|a| a == "--wait") {
+            p.out("status: running\n");
+            return 0;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(left) => {}
+            _ = ctx.conn.cancelled() => return 255,
+        }
+    }
+    p.out("status: done\n");
+    0
+}
+
 fn not_found(p: &mut Proc, prog: &str) -> i32 {
     if p.interactive {
         p.err(&format!("-bash: {prog}: command not found\n"));
@@ -866,20 +897,11 @@ async fn exec(ctx: &Ctx, args: Vec<String>, p: &mut Proc) -> i32 {
         "killall" if on_node.is_some() => super::services::killall(ctx, rest, p),
         "rm" if on_node.is_some() => super::services::rm(ctx, rest, p),
         "apt-get" | "apt" => apt(ctx, &name, rest, p),
-        // Layer 1's cloud-init has finished on a lab host by the time it answers SSH:
-        // `cloud-init status` prints `status: done` and exits 0, `--wait` returns at once
-        // (https://cloudinit.readthedocs.io/en/latest/reference/cli.html#status, exit codes:
-        // https://cloudinit.readthedocs.io/en/latest/explanation/return_codes.html).
-        "cloud-init" => match rest.first().map(String::as_str) {
-            Some("status") => {
-                p.out("status: done\n");
-                0
-            }
-            _ => {
-                p.err("usage: cloud-init [-h] [--version] [--debug] [--force] {init,modules,single,query,features,analyze,devel,collect-logs,clean,status,schema} ...\n");
-                2
-            }
-        },
+        "cloud-init" => cloud_init(ctx, rest, p).await,
+        // Until the first boot's cloud-init has installed Proxmox VE, it is not there.
+        "pveversion" if on_node.is_some() && !first_boot_left(&ctx.lab).is_zero() => {
+            not_found(p, "pveversion")
+        }
         "pveversion" if on_node.is_some() => {
             p.out(&format!(
                 "pve-manager/{PVE_VERSION}/{PVE_REPOID} (running kernel: {KERNEL})\n"

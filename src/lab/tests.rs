@@ -1375,3 +1375,49 @@ async fn the_shell_has_the_bash_builtins_clients_wrap_commands_in() {
     assert!(pid.is_some_and(|p| p > 1), "{out:?}");
     lab.stop().await.expect("stop");
 }
+
+/// During the hosts' first boot (`host.first_boot`), cloud-init is running and Proxmox VE is
+/// not installed yet; `cloud-init status --wait` returns when the first boot ends, and
+/// `pveversion` answers from then on.
+#[tokio::test]
+async fn the_first_boot_runs_cloud_init_before_proxmox_ve_is_there() {
+    let lab = Lab::start(LabConfig {
+        time_scale: 1.0,
+        latency_overrides: [
+            ("host.first_boot".to_string(), 1.5),
+            ("ssh.exec".to_string(), 0.0),
+        ]
+        .into_iter()
+        .collect(),
+        ..LabConfig::for_tests()
+    })
+    .await
+    .expect("lab");
+    let st = lab.state();
+    use super::testkit::ssh;
+    let status = ssh(&st, "ampere-1", "cloud-init status", None).await;
+    assert_eq!(
+        (status.code, status.stdout.as_str()),
+        (Some(0), "status: running\n")
+    );
+    let pve = ssh(&st, "ampere-1", "pveversion", None).await;
+    assert_eq!(pve.code, Some(127));
+    assert_eq!(pve.stderr, "bash: line 1: pveversion: command not found\n");
+    let t = std::time::Instant::now();
+    let waited = ssh(&st, "ampere-1", "cloud-init status --wait", None).await;
+    assert_eq!(
+        (waited.code, waited.stdout.as_str()),
+        (Some(0), "status: done\n")
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    let pve = ssh(&st, "ampere-1", "pveversion", None).await;
+    assert_eq!(pve.code, Some(0));
+    assert!(pve.stdout.starts_with("pve-manager/"), "{}", pve.stdout);
+    let usage = ssh(&st, "ampere-1", "cloud-init bogus", None).await;
+    assert_eq!(usage.code, Some(2));
+    lab.stop().await.expect("stop");
+}
