@@ -162,9 +162,9 @@ const TABLE: &[(&str, f64, &str)] = &[
     (
         "host.first_boot",
         0.0,
-        "KNOB: how long after the lab starts the hosts' first-boot cloud-init (PXVIRT and Ceph \
-         from Layer 1) is still running; 0, the default, is a host already set up. A real \
-         install takes minutes (not measured)",
+        "ESTIMATE: how long after the lab starts the hosts' first-boot cloud-init (PXVIRT and \
+         Ceph from Layer 1) is still running; 0, the default, is a host already set up (a real \
+         install takes minutes, not measured)",
     ),
     (
         "host.reboot",
