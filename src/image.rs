@@ -162,7 +162,7 @@ struct Opts {
 
 fn parse(args: &[String]) -> Result<Option<Opts>, ImageError> {
     let mut o = Opts::default();
-    let mut flags = crate::cli_flags::Flags::new(args);
+    let mut flags = crate::cli::Flags::new(args);
     while let Some(flag) = flags.next_arg() {
         if flag == "--help" || flag == "-h" {
             return Ok(None);
@@ -207,11 +207,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::cli::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(err, "freetier image: cannot start the runtime: {e}");

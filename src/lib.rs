@@ -8,7 +8,7 @@
 //! commands: the rulebook on configuration before `init`, and on what is deployed.
 
 pub mod check;
-pub mod cli_flags;
+pub mod cli;
 pub mod clients;
 pub mod framework;
 pub mod image;

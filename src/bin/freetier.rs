@@ -31,11 +31,7 @@ fn main() -> ExitCode {
         Some("validate") => {
             freetier::validate::run(&args[1..], &mut std::io::stdout(), &mut std::io::stderr())
         }
-        Some("lab") => match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        {
+        Some("lab") => match freetier::cli::runtime() {
             Ok(rt) => rt.block_on(freetier::lab::cli::run_cli(&args[1..])),
             Err(e) => {
                 eprintln!("freetier lab: cannot start the runtime: {e}");

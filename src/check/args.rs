@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli_flags::Flags;
+use crate::cli::Flags;
 use crate::rules::Tier;
 
 /// The help text.

@@ -143,7 +143,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         dir: PathBuf::from("."),
         ..Options::default()
     };
-    let mut flags = crate::cli_flags::Flags::new(args);
+    let mut flags = crate::cli::Flags::new(args);
     while let Some(flag) = flags.next_arg() {
         let mut value = |name: &str| flags.value(name);
         match flag {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli_flags::Flags;
+use crate::cli::Flags;
 
 /// The help text.
 pub const USAGE: &str = "\

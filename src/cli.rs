@@ -1,8 +1,17 @@
-//! The walk over a subcommand's arguments that `freetier check`, `validate`, `setup` and `image`
-//! share: `--flag value` and `--flag=value` alike, positional arguments as they come, and one
-//! message for a flag missing its value.
+//! What the `freetier` subcommands share: the walk over their arguments (`--flag value` and
+//! `--flag=value` alike, positional arguments as they come, one message for a flag missing its
+//! value) and the runtime their network work runs on.
 //!
 //! Imports nothing from the rest of the crate.
+
+/// The runtime a subcommand's network work runs on: two workers, the size of the machines the
+/// project is built for.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
 
 /// A subcommand's arguments, read one at a time.
 pub struct Flags<'a> {
@@ -52,11 +61,6 @@ impl<'a> Flags<'a> {
         self.next += 1;
         Ok(v.clone())
     }
-
-    /// Whether the argument just read carried `=value` that [`Flags::value`] has not taken.
-    pub fn has_value(&self) -> bool {
-        self.inline.is_some()
-    }
 }
 
 #[cfg(test)]
@@ -74,10 +78,8 @@ mod tests {
         assert_eq!(f.next_arg(), Some("--dir"));
         assert_eq!(f.value("--dir").as_deref(), Ok("x"));
         assert_eq!(f.next_arg(), Some("--tier"));
-        assert!(f.has_value());
         assert_eq!(f.value("--tier").as_deref(), Ok("always_free"));
         assert_eq!(f.next_arg(), Some("plain"));
-        assert!(!f.has_value());
         assert_eq!(f.next_arg(), Some("--var"));
         assert_eq!(f.value("--var").as_deref(), Ok("k=v"));
         assert_eq!(f.next_arg(), None);
