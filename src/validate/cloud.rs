@@ -296,7 +296,19 @@ pub(super) async fn node_image(access: &Access, id: &str, tier: Tier, call: &Cal
         Ok(c) => c,
         Err(why) => return Row::not_checked(ROW, format!("node image {id}: {why}")),
     };
-    let image = match client.get_image(id, call).await {
+    // Three independent questions: ask them at once.
+    let (image, shapes, count) = tokio::join!(
+        client.get_image(id, call),
+        client.list_image_shapes(id, call),
+        client.get_resource_availability(
+            "compute",
+            "custom-image-count",
+            client.tenancy(),
+            None,
+            call
+        ),
+    );
+    let image = match image {
         Ok(i) => i,
         Err(e) if e.kind() == crate::clients::ErrorKind::NotFound => {
             return Row::fail(
@@ -310,20 +322,11 @@ pub(super) async fn node_image(access: &Access, id: &str, tier: Tier, call: &Cal
         }
         Err(e) => return Row::not_checked(ROW, e.to_string()),
     };
-    let shapes = match client.list_image_shapes(id, call).await {
+    let shapes = match shapes {
         Ok(s) => s,
         Err(e) => return Row::not_checked(ROW, e.to_string()),
     };
-    let count = client
-        .get_resource_availability(
-            "compute",
-            "custom-image-count",
-            client.tenancy(),
-            None,
-            call,
-        )
-        .await
-        .ok();
+    let count = count.ok();
     let name = image.display_name.clone().unwrap_or_else(|| id.to_string());
     let gb = image.size_in_mbs.map(|mb| mb as f64 / 1024.0);
     let details = json!({

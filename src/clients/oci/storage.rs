@@ -237,18 +237,30 @@ impl Client {
         call: &Call,
     ) -> Result<Bucket, Error> {
         let path = format!("/n/{}/b/", super::encode(ns));
-        let body = json("create bucket", details)?;
-        let (b, _) = self
+        self.object_storage_post("create bucket", &path, details, call)
+            .await
+    }
+
+    /// A JSON `POST` to Object Storage: the decoded answer.
+    async fn object_storage_post<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        details: &impl Serialize,
+        call: &Call,
+    ) -> Result<T, Error> {
+        let body = json(what, details)?;
+        let (answer, _) = self
             .exchange(
                 Method::POST,
                 &self.endpoints.object_storage,
-                &path,
+                path,
                 &[],
                 Some(body),
                 call,
             )
             .await?;
-        Ok(b)
+        Ok(answer)
     }
 
     /// `PUT /n/{ns}/b/{bucket}/o/{object}` (`PutObject`), the body unsigned.
@@ -304,21 +316,9 @@ impl Client {
         call: &Call,
     ) -> Result<MultipartUpload, Error> {
         let path = format!("/n/{}/b/{}/u", super::encode(ns), super::encode(bucket));
-        let body = json(
-            "create multipart upload",
-            &serde_json::json!({ "object": object }),
-        )?;
-        let (u, _) = self
-            .exchange(
-                Method::POST,
-                &self.endpoints.object_storage,
-                &path,
-                &[],
-                Some(body),
-                call,
-            )
-            .await?;
-        Ok(u)
+        let details = serde_json::json!({ "object": object });
+        self.object_storage_post("create multipart upload", &path, &details, call)
+            .await
     }
 
     /// `GET /n/{ns}/b/{bucket}/u` (`ListMultipartUploads`), every page.
