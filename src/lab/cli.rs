@@ -43,6 +43,8 @@ options:
   --no-bastion         no bastion host
   --faults FILE        fault rules (JSON) active from the start
   --seed N             seed for probabilistic faults
+  --latency OP=SECONDS an operation's duration before --time-scale (repeatable), e.g.
+                       host.first_boot=600 keeps the hosts' first-boot cloud-init running
   --foreground         serve in this terminal (up)
   --json               machine-readable output (status)
 ";
@@ -100,6 +102,7 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
     let mut bastion = true;
     let mut faults_file = None;
     let mut seed = None;
+    let mut latency = std::collections::BTreeMap::new();
     let mut foreground = false;
     let mut json = false;
     let mut host_os = HostOs::Proxmox;
@@ -118,7 +121,14 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
         };
         let takes_value = matches!(
             name,
-            "--dir" | "--tier" | "--hosts" | "--time-scale" | "--faults" | "--seed" | "--host-os"
+            "--dir"
+                | "--tier"
+                | "--hosts"
+                | "--time-scale"
+                | "--faults"
+                | "--seed"
+                | "--host-os"
+                | "--latency"
         );
         let v = if takes_value {
             match inline {
@@ -183,6 +193,26 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
                 only(&["up"])?;
                 kvm = true;
             }
+            "--latency" => {
+                only(&["up"])?;
+                let t = v.unwrap_or_default();
+                let (op, secs) = t
+                    .split_once('=')
+                    .ok_or_else(|| format!("--latency takes OP=SECONDS, not '{t}'"))?;
+                if !super::LatencyTable::rows().any(|(name, _, _)| name == op) {
+                    return Err(format!(
+                        "--latency: no operation '{op}' in the lab's latency table"
+                    ));
+                }
+                let secs: f64 = secs
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        format!("--latency {op}: give seconds as a number from 0, not '{secs}'")
+                    })?;
+                latency.insert(op.to_string(), secs);
+            }
             "--host-os" => {
                 only(&["up"])?;
                 let t = v.unwrap_or_default();
@@ -226,6 +256,7 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             config.kvm = kvm;
             config.bastion = bastion;
+            config.latency_overrides.extend(latency);
             config.host_os = host_os;
             if let Some(f) = faults_file {
                 let text = std::fs::read_to_string(&f)
@@ -836,6 +867,35 @@ mod unit {
         match parse(&s(&["up", "--dir", "x", "--host-os=talos"])) {
             Ok(Cmd::Up(o)) => assert_eq!(o.config.host_os, HostOs::Talos),
             other => panic!("talos hosts: {other:?}"),
+        }
+        match parse(&s(&[
+            "up",
+            "--dir",
+            "x",
+            "--latency",
+            "host.first_boot=600",
+        ])) {
+            Ok(Cmd::Up(o)) => assert_eq!(o.config.latency_overrides["host.first_boot"], 600.0),
+            other => panic!("latency: {other:?}"),
+        }
+        for (args, want) in [
+            (
+                &["up", "--dir", "x", "--latency", "nope=1"][..],
+                "no operation 'nope'",
+            ),
+            (
+                &["up", "--dir", "x", "--latency", "host.first_boot"][..],
+                "OP=SECONDS",
+            ),
+            (
+                &["up", "--dir", "x", "--latency", "host.first_boot=-1"][..],
+                "from 0",
+            ),
+        ] {
+            match parse(&s(args)) {
+                Err(e) => assert!(e.contains(want), "{args:?}: {e}"),
+                Ok(c) => panic!("{args:?}: accepted as {c:?}"),
+            }
         }
     }
 }
